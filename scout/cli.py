@@ -1,0 +1,399 @@
+"""`scout` command line: run, produce, worker, flower, stats, failed, bridge, replay-server, record, score."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+
+from .config import ConfigError, Settings, _replace, load_settings
+
+log = logging.getLogger("scout")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("celery.worker.strategy", "celery.app.trace", "kombu", "amqp", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _settings(args) -> Settings:
+    s = load_settings(dotenv=getattr(args, "env_file", ".env"))
+    changes = {}
+    if getattr(args, "url", None):
+        changes.update(certstream_url=args.url, source="certstream")
+    if getattr(args, "sink", None):
+        changes["sink"] = args.sink
+    if getattr(args, "output_dir", None):
+        changes["output_dir"] = args.output_dir
+    return _replace(s, **changes) if changes else s
+
+
+# ---------------------------------------------------------------------- producer side
+
+def _make_producer(s: Settings, counters):
+    from .producer import Producer
+    from .store import get_store
+
+    store = get_store()
+    watchlist = None
+    if s.watchlist_file or s.enrich == "watchlist" or s.whois_min_score or s.alert_min_score:
+        from .watchlist import WatchlistHolder
+
+        watchlist = WatchlistHolder(s.watchlist_file or None)
+    else:
+        try:
+            from .watchlist import WatchlistHolder
+
+            watchlist = WatchlistHolder(None)  # the bundled default list: scores for every document
+        except ImportError:
+            watchlist = None
+    if s.sink == "nats":
+        from .nats_sink import NatsSink
+
+        sink = NatsSink(s, counters)
+    else:
+        from .celery import app
+        from .enqueue import CelerySink
+
+        sink = CelerySink(s, store, counters, app=app)
+    return Producer(s, sink, store, counters, watchlist), store
+
+
+def _start_feed(s: Settings, frames: "queue.Queue[str]", counters, stop: threading.Event) -> threading.Thread:
+    def put(text):
+        try:
+            frames.put_nowait(text)
+        except queue.Full:
+            counters.incr("frames_dropped_buffer")
+
+    if s.source == "ct":
+        from .ct.reader import CTSource
+
+        src = CTSource(s, lambda frame: put(json.dumps(frame)), stop, counters)
+        target = src.run
+    else:
+        from .feed import WebSocketFeed
+
+        feed = WebSocketFeed(s.certstream_url, frames, counters, stop)
+        target = feed.run
+    t = threading.Thread(target=target, name="feed", daemon=True)
+    t.start()
+    return t
+
+
+def _install_stop_signals(stop: threading.Event) -> None:
+    def handler(signum, frame):
+        if stop.is_set():
+            raise SystemExit(130)  # second signal: leave now
+        log.info("signal %s: stopping after flushing what is buffered", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _replay_file(producer, path: str) -> None:
+    from .feed import read_recording
+
+    for n, line in enumerate(read_recording(path)):
+        producer.handle_frame(line)
+        if n % 64 == 0:
+            producer.tick()
+    producer.close()
+
+
+def _live(s: Settings, producer, counters, stop: threading.Event) -> None:
+    from .producer import consume
+
+    frames: queue.Queue = queue.Queue(maxsize=s.frame_buffer)
+    feed_thread = _start_feed(s, frames, counters, stop)
+    log.info("reading %s", s.certstream_url if s.source == "certstream" else "CT logs directly")
+    consume(producer, frames, stop, summary_every=s.stats_interval)
+    feed_thread.join(10)
+    producer.close()
+
+
+def _wait_until_done(store, before: dict, enqueued_fn, stall_timeout: float = 600.0) -> dict:
+    """Until every enqueued domain is saved or failed and every WHOIS lookup started has landed."""
+    last_progress, last_key = time.monotonic(), None
+    while True:
+        c = store.counters()
+
+        def d(k):
+            return c.get(k, 0) - before.get(k, 0)
+
+        done = d("domains_saved") + d("domains_failed")
+        key = (done, d("whois_landed"), d("documents_whois_updated"))
+        if done >= enqueued_fn() and d("whois_landed") >= d("whois_dispatched"):
+            return {k: d(k) for k in set(c) | set(before)}
+        if key != last_key:
+            last_key, last_progress = key, time.monotonic()
+        elif time.monotonic() - last_progress > stall_timeout:
+            raise TimeoutError(f"no progress for {stall_timeout:.0f} s ({done} of {enqueued_fn()} done)")
+        time.sleep(0.1)
+
+
+def cmd_run(args) -> int:
+    s = _settings(args)
+    return run_pipeline(s, source=args.source, embedded_workers=not s.broker_url or args.workers,
+                        stall_timeout=args.stall_timeout)
+
+
+def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool = True,
+                 stall_timeout: float = 600.0) -> int:
+    from .celery import configure
+    from .counters import Counters
+    from .embedded import EmbeddedWorkers
+
+    app = configure(s)
+    counters = Counters()
+    producer, store = _make_producer(s, counters)
+    before = store.counters()
+    workers = EmbeddedWorkers(app, s) if embedded_workers else None
+    if workers:
+        workers.start()
+    started = time.monotonic()
+    stop = threading.Event()
+    _install_stop_signals(stop)
+    try:
+        if source:
+            _replay_file(producer, source)
+            try:
+                delta = _wait_until_done(store, before, lambda: counters.get("enqueued"), stall_timeout)
+            except TimeoutError as exc:
+                log.error("%s", exc)
+                return 1
+            c = counters.snapshot()
+            summary = {
+                "frames": c.get("frames", 0), "domains_seen": c.get("names", 0),
+                "unique": c.get("unique", 0), "saved": delta.get("domains_saved", 0),
+                "failed": delta.get("domains_failed", 0),
+                "whois_lookups": delta.get("whois_dispatched", 0),
+                "skipped": {k: v for k, v in c.items() if "skipped" in k or k.startswith("frames_")},
+                "seconds": round(time.monotonic() - started, 3),
+            }
+            print(json.dumps(summary, sort_keys=True))
+            return 0
+        _live(s, producer, counters, stop)
+        if workers:
+            _drain_embedded(store, before, counters)
+        return 0
+    finally:
+        if workers:
+            workers.stop()
+
+
+def _drain_embedded(store, before, counters, timeout: float = 60.0) -> None:
+    """Embedded broker: queued work lives in this process; finish it before exiting (bounded)."""
+    try:
+        _wait_until_done(store, before, lambda: counters.get("enqueued"), stall_timeout=timeout)
+    except TimeoutError as exc:
+        log.warning("stopping with work unfinished: %s", exc)
+
+
+def cmd_produce(args) -> int:
+    from .celery import configure
+    from .counters import Counters
+
+    s = _settings(args)
+    if not s.broker_url and s.sink == "celery":
+        raise ConfigError("BROKER_URL: `scout produce` needs a broker shared with the workers "
+                          "(e.g. redis://127.0.0.1:6379/0); `scout run` works without one")
+    configure(s)
+    counters = Counters()
+    producer, _ = _make_producer(s, counters)
+    stop = threading.Event()
+    _install_stop_signals(stop)
+    if args.source:
+        _replay_file(producer, args.source)
+    else:
+        _live(s, producer, counters, stop)
+    print(json.dumps(counters.snapshot(), sort_keys=True))
+    return 0
+
+
+# ---------------------------------------------------------------------- workers, flower
+
+def worker_argv(s: Settings, stage: str, ip: str | None = None, extra: list[str] | None = None) -> list[str]:
+    """The `celery worker` command line for one stage."""
+    base = [sys.executable, "-m", "celery", "-A", "scout", "worker", "-P", "threads",
+            "-l", s.log_level, "-E"]
+    if stage == "dns":
+        argv = base + ["-Q", "dns", "-c", str(s.dns_workers), "-n", "dns@%h"]
+    elif stage == "whois":
+        argv = base + ["-Q", "whois", "-c", "8", "-n", "whois@%h"]
+    elif stage == "lookup":
+        queue_name = f"whois.{ip}" if ip else "whois.default"
+        if queue_name not in s.whois_queues:
+            raise ConfigError(f"WHOIS_IPS={','.join(s.whois_ips)!r}: no lookup queue {queue_name}")
+        argv = base + ["-Q", queue_name, "-c", str(s.whois_workers), "-n", f"{queue_name}@%h"]
+    elif stage == "save":
+        argv = base + ["-Q", "save", "-c", "8", "-n", "save@%h"]
+    elif stage == "all":
+        queues = ",".join(["dns", "whois", "save"] + s.whois_queues)
+        argv = base + ["-Q", queues, "-c", str(s.dns_workers), "-n", "all@%h"]
+    else:
+        raise ConfigError(f"unknown stage {stage!r}: dns, whois, lookup, save or all")
+    return argv + (extra or [])
+
+
+def cmd_worker(args) -> int:
+    s = _settings(args)
+    if not s.broker_url:
+        raise ConfigError("BROKER_URL: a separate worker needs a broker (e.g. redis://127.0.0.1:6379/0)")
+    if args.ip:
+        check_bindable(args.ip)
+    argv = worker_argv(s, args.stage, args.ip, args.celery_args)
+    log.info("exec %s", " ".join(argv))
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def check_bindable(ip: str) -> None:
+    """A WHOIS worker must own its source address: fail at start, not at the first lookup."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((ip, 0))
+        except OSError as exc:
+            raise ConfigError(f"WHOIS_IPS: cannot bind source address {ip} on this host ({exc})") from None
+
+
+def cmd_flower(args) -> int:
+    s = _settings(args)
+    if not s.broker_url:
+        raise ConfigError("BROKER_URL: Flower watches a broker shared with the workers")
+    argv = [sys.executable, "-m", "celery", "-A", "scout", "flower", f"--port={args.port}",
+            f"--address={args.address}"]
+    if s.flower_basic_auth:
+        argv.append(f"--basic-auth={s.flower_basic_auth}")
+    elif not args.no_auth:
+        raise ConfigError("FLOWER_BASIC_AUTH: set user:password (or pass --no-auth on a trusted host)")
+    os.execv(sys.executable, argv + list(args.flower_args or []))
+    return 0
+
+
+# ---------------------------------------------------------------------- stats and failed tasks
+
+def cmd_stats(args) -> int:
+    from .ops import collect_stats, format_stats
+
+    s = _settings(args)
+    stats = collect_stats(s)
+    print(json.dumps(stats, indent=2, sort_keys=True) if args.json else format_stats(stats))
+    return 0
+
+
+def cmd_failed(args) -> int:
+    from . import ops
+
+    s = _settings(args)
+    return ops.failed_command(s, args)
+
+
+def cmd_bridge(args) -> int:
+    from .bridge import main_bridge
+
+    return main_bridge(_settings(args), args)
+
+
+# ---------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scout", description="Certificate Transparency domain watcher and enricher")
+    p.add_argument("--env-file", default=".env", help="read variables from this file too (default .env)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="producer and every worker in one process")
+    r.add_argument("--source", help="a JSONL recording of certstream frames instead of the live feed")
+    r.add_argument("--url", help="certstream websocket URL (overrides CERTSTREAM_URL)")
+    r.add_argument("--output-dir", help="overrides OUTPUT_DIR")
+    r.add_argument("--workers", action="store_true", help="run workers in this process even with BROKER_URL set")
+    r.add_argument("--stall-timeout", type=float, default=600.0,
+                   help="with --source: give up when nothing progressed for this many seconds")
+    r.set_defaults(func=cmd_run)
+
+    pr = sub.add_parser("produce", help="the producer alone (workers run as `scout worker`)")
+    pr.add_argument("--source", help="publish a JSONL recording, then exit")
+    pr.add_argument("--url", help="certstream websocket URL")
+    pr.add_argument("--sink", choices=("celery", "nats"), help="overrides SINK")
+    pr.set_defaults(func=cmd_produce)
+
+    w = sub.add_parser("worker", help="a Celery worker for one stage")
+    w.add_argument("stage", choices=("dns", "whois", "lookup", "save", "all"))
+    w.add_argument("--ip", help="lookup stage: the source address (one of WHOIS_IPS)")
+    w.add_argument("celery_args", nargs=argparse.REMAINDER, help="extra `celery worker` options after --")
+    w.set_defaults(func=cmd_worker)
+
+    f = sub.add_parser("flower", help="Flower against the app, with FLOWER_BASIC_AUTH")
+    f.add_argument("--port", type=int, default=5555)
+    f.add_argument("--address", default="127.0.0.1")
+    f.add_argument("--no-auth", action="store_true")
+    f.add_argument("flower_args", nargs=argparse.REMAINDER)
+    f.set_defaults(func=cmd_flower)
+
+    st = sub.add_parser("stats", help="queue depths, counters, cache hit rates")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_stats)
+
+    fl = sub.add_parser("failed", help="tasks that used up their retries")
+    fsub = fl.add_subparsers(dest="action", required=True)
+    fsub.add_parser("list")
+    sh = fsub.add_parser("show")
+    sh.add_argument("id")
+    rt = fsub.add_parser("retry")
+    rt.add_argument("ids", nargs="*")
+    rt.add_argument("--all", action="store_true")
+    rt.add_argument("--queue")
+    pu = fsub.add_parser("purge")
+    pu.add_argument("--older-than", default="0s")
+    fl.set_defaults(func=cmd_failed)
+
+    b = sub.add_parser("bridge", help="NATS JetStream -> Celery chains")
+    b.set_defaults(func=cmd_bridge)
+
+    for name, help_text in (("replay-server", "serve a recording in certstream-server-go's wire format"),
+                            ("record", "write a live feed to a JSONL recording"),
+                            ("score", "watchlist score of names")):
+        x = sub.add_parser(name, help=help_text, add_help=False)
+        x.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # These three parse their own options.
+    passthrough = {"replay-server": ("scout.replay", "main_replay"), "record": ("scout.record", "main_record"),
+                   "score": ("scout.score_cli", "main")}
+    for i, a in enumerate(argv):
+        if a in passthrough:
+            import importlib
+
+            mod, fn = passthrough[a]
+            try:
+                return getattr(importlib.import_module(mod), fn)(argv[i + 1:])
+            except ConfigError as exc:
+                print(f"scout: configuration error: {exc}", file=sys.stderr)
+                return 2
+        if not a.startswith("-"):
+            break
+    args = build_parser().parse_args(argv)
+    try:
+        level = load_settings(dotenv=args.env_file).log_level
+        setup_logging(level)
+        return args.func(args) or 0
+    except ConfigError as exc:
+        print(f"scout: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

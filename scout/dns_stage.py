@@ -1,0 +1,140 @@
+"""DNS stage: A, AAAA, MX, TXT, CAA and SOA of each domain, asked concurrently with dnspython.
+
+Pure of Celery: `resolve_batch(domains, settings)` returns one record dict per domain. Each query has a
+timeout and retries (rotating over DNS_SERVER's list), uses EDNS0 and retries over TCP when the answer
+is truncated. The outcome of every type is kept (NOERROR, NODATA, NXDOMAIN, SERVFAIL, REFUSED, TIMEOUT);
+NXDOMAIN is an answer. A domain is `transient` when no server answered at all (every type timed out or
+was unreachable): only those are retried by the task.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+TYPES = ("A", "AAAA", "MX", "TXT", "CAA", "SOA")
+FIELD = {"A": "a_records", "AAAA": "aaaa_records", "MX": "mx_records", "TXT": "txt_records",
+         "CAA": "caa_records"}
+NO_ANSWER = ("TIMEOUT", "UNREACHABLE")
+MAX_CNAME_HOPS = 16
+_EDNS_PAYLOAD = 1232
+
+
+def _fmt(rdtype: str, rdata) -> str:
+    if rdtype == "MX":
+        return f"{rdata.preference} {rdata.exchange.to_text(omit_final_dot=True)}"
+    if rdtype == "TXT":
+        # SPF and DKIM read a record's character-strings concatenated with no separator.
+        return b"".join(rdata.strings).decode("utf-8", "replace")
+    if rdtype == "SOA":
+        return (f"{rdata.mname.to_text(omit_final_dot=True)} {rdata.rname.to_text(omit_final_dot=True)} "
+                f"{rdata.serial} {rdata.refresh} {rdata.retry} {rdata.expire} {rdata.minimum}")
+    return rdata.to_text()  # A, AAAA, CAA ('0 issue "letsencrypt.org"')
+
+
+def follow_answer(response: dns.message.Message, qname: dns.name.Name, rdtype: str):
+    """(records of rdtype at the end of the CNAME chain, the chain's targets as text)."""
+    want = dns.rdatatype.from_text(rdtype)
+    chain: list[str] = []
+    name = qname
+    seen = {name}
+    for _ in range(MAX_CNAME_HOPS):
+        rrset = next((r for r in response.answer if r.name == name and r.rdtype == want), None)
+        if rrset is not None:
+            return [_fmt(rdtype, rd) for rd in rrset], chain
+        cname = next((r for r in response.answer if r.name == name and r.rdtype == dns.rdatatype.CNAME),
+                     None)
+        if cname is None or len(cname) == 0:
+            break
+        name = cname[0].target
+        if name in seen:  # a CNAME loop: keep what we saw, no records
+            chain.append(name.to_text(omit_final_dot=True))
+            break
+        seen.add(name)
+        chain.append(name.to_text(omit_final_dot=True))
+    return [], chain
+
+
+def soa_from_authority(response: dns.message.Message) -> str:
+    for rrset in response.authority:
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return _fmt("SOA", rrset[0])
+    return ""
+
+
+async def _query(qname: dns.name.Name, rdtype: str, servers, timeout: float, retries: int,
+                 sem: asyncio.Semaphore):
+    """-> (status, response or None)."""
+    status = "TIMEOUT"
+    for attempt in range(retries + 1):
+        host, port = servers[attempt % len(servers)]
+        q = dns.message.make_query(qname, rdtype, use_edns=0, payload=_EDNS_PAYLOAD)
+        try:
+            async with sem:
+                response, _ = await dns.asyncquery.udp_with_fallback(
+                    q, host, timeout=timeout, port=port, ignore_unexpected=True, ignore_trailing=True)
+        except dns.exception.Timeout:
+            status = "TIMEOUT"
+            continue
+        except OSError:  # ICMP port unreachable, no route: the server is not there
+            status = "UNREACHABLE"
+            await asyncio.sleep(min(0.05 * (attempt + 1), timeout))
+            continue
+        except dns.exception.DNSException:  # malformed answer: try again, then give up
+            status = "FORMERR"
+            continue
+        rcode = response.rcode()
+        if rcode == dns.rcode.SERVFAIL and attempt < retries:
+            status = "SERVFAIL"
+            continue
+        return dns.rcode.to_text(rcode), response
+    return status, None
+
+
+async def _resolve_one(domain: str, servers, timeout, retries, sem) -> dict:
+    try:
+        qname = dns.name.from_text(domain)
+    except dns.exception.DNSException:
+        return empty_records(status="BADNAME")
+    results = await asyncio.gather(*(_query(qname, t, servers, timeout, retries, sem) for t in TYPES))
+    out = empty_records()
+    for rdtype, (status, response) in zip(TYPES, results):
+        if response is None:
+            out["dns_status"][rdtype] = status
+            continue
+        records, chain = follow_answer(response, qname, rdtype)
+        if rdtype == "A" and chain:
+            out["cname_chain"] = chain
+        if status == "NOERROR" and not records:
+            status = "NODATA"
+        out["dns_status"][rdtype] = status
+        if rdtype == "SOA":
+            out["soa_record"] = records[0] if records else soa_from_authority(response)
+        else:
+            out[FIELD[rdtype]] = records
+    out["transient"] = all(s in NO_ANSWER for s in out["dns_status"].values())
+    return out
+
+
+def empty_records(status: str | None = None) -> dict:
+    return {"a_records": [], "aaaa_records": [], "mx_records": [], "txt_records": [], "caa_records": [],
+            "soa_record": "", "dns_status": {t: status for t in TYPES} if status else {},
+            "cname_chain": [], "transient": False}
+
+
+async def resolve_batch_async(domains: list[str], servers, timeout: float = 2.0, retries: int = 2,
+                              max_in_flight: int = 256) -> list[dict]:
+    sem = asyncio.Semaphore(max_in_flight)
+    return list(await asyncio.gather(*(_resolve_one(d, servers, timeout, retries, sem) for d in domains)))
+
+
+def resolve_batch(domains: list[str], settings, max_in_flight: int = 256) -> list[dict]:
+    """Blocking entry point for a worker thread (each call runs its own event loop)."""
+    return asyncio.run(resolve_batch_async(domains, list(settings.dns_servers), settings.dns_timeout,
+                                           settings.dns_retries, max_in_flight))

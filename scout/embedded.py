@@ -1,0 +1,60 @@
+"""Workers inside this process (`scout run`): one Celery worker per queue group, each in a thread.
+
+With BROKER_URL empty the broker is Celery's in-memory transport, which works across the threads of
+one process; so `scout run` needs no Redis at all. The rate-limited WHOIS lookup queues get their own
+worker each: Celery's rate_limit is per worker, so one worker per source address is one rate per address.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery.worker import WorkController
+from celery.worker import state as worker_state
+
+log = logging.getLogger(__name__)
+
+
+class _Worker(WorkController):
+    def __init__(self, *args, **kwargs):
+        self.started = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def on_consumer_ready(self, consumer):
+        self.started.set()
+
+
+class EmbeddedWorkers:
+    def __init__(self, app, settings):
+        self.app = app
+        self.s = settings
+        self.workers: list[tuple[_Worker, threading.Thread]] = []
+
+    def _groups(self):
+        s = self.s
+        groups = [(["dns"], s.dns_workers), (["whois", "save"], max(4, min(32, s.dns_workers // 4)))]
+        groups += [([q], min(s.whois_workers, 8)) for q in s.whois_queues]
+        return groups
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.app.finalize()
+        self.app.set_current()
+        self.app.set_default()
+        for i, (queues, concurrency) in enumerate(self._groups()):
+            w = _Worker(app=self.app, pool="threads", concurrency=concurrency, queues=queues,
+                        hostname=f"embedded{i}-{'-'.join(queues)}@scout", loglevel=self.s.log_level,
+                        without_heartbeat=True, without_mingle=True, without_gossip=True,
+                        ready_callback=None)
+            t = threading.Thread(target=w.start, name=f"worker-{'-'.join(queues)}", daemon=True)
+            t.start()
+            self.workers.append((w, t))
+        for w, _ in self.workers:
+            if not w.started.wait(timeout):
+                raise RuntimeError("an embedded worker did not start in time")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        worker_state.should_terminate = 0   # warm shutdown: running tasks finish
+        for w, t in self.workers:
+            t.join(timeout)
+        worker_state.should_terminate = None
+        self.workers.clear()

@@ -1,0 +1,160 @@
+"""Celery sink: micro-batches of items -> chains dns -> domain_whois -> ip_whois -> save.
+
+A batch leaves when it holds BATCH_SIZE domains or its oldest domain waited BATCH_LINGER. Publishing
+never loses a batch quietly: while the broker is away batches wait in a bounded retry buffer; what
+overflows it is counted as dropped and forgotten by the de-duplication store so it can come back.
+Backpressure: above MAX_BACKLOG queued domains the producer stops enqueueing (see Producer).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+
+from .counters import Counters
+
+log = logging.getLogger(__name__)
+
+
+class CelerySink:
+    def __init__(self, settings, store, counters: Counters, app=None, backlog_check_every: float = 0.5):
+        self.s = settings
+        self.store = store
+        self.counters = counters
+        self.app = app
+        self._batch: list[dict] = []
+        self._batch_started = 0.0
+        self._retry: deque[list[dict]] = deque()
+        self._retry_domains = 0
+        self._next_retry = 0.0
+        self._retry_delay = 0.5
+        self._backlog_checked = 0.0
+        self._backlog_every = backlog_check_every
+        self._backlog = 0
+        self._last_backlog_log = 0.0
+
+    # -------------------------------------------------------------- batches
+    def submit(self, items: list[dict]) -> None:
+        for it in items:
+            if not self._batch:
+                self._batch_started = time.monotonic()
+            self._batch.append(it)
+            if len(self._batch) >= self.s.batch_size:
+                self._send(self._batch)
+                self._batch = []
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self._batch and now - self._batch_started >= self.s.batch_linger:
+            self._send(self._batch)
+            self._batch = []
+        if self._retry and now >= self._next_retry:
+            self._drain_retry()
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._batch:
+            self._send(self._batch)
+            self._batch = []
+        deadline = time.monotonic() + timeout
+        while self._retry and time.monotonic() < deadline:
+            self._drain_retry()
+            if self._retry:
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        if self._retry:
+            lost = sum(len(b) for b in self._retry)
+            self.counters.incr("dropped_publish", lost)
+            self._forget([it for b in self._retry for it in b])
+            log.error("could not publish %d domains before shutdown; they will be enqueued when seen again", lost)
+            self._retry.clear()
+
+    # -------------------------------------------------------------- publishing
+    def _publish(self, items: list[dict]) -> None:
+        from .pipeline import build_chain
+
+        build_chain(items).apply_async()
+
+    def _send(self, items: list[dict]) -> None:
+        if self._retry:  # keep order: older batches first
+            self._queue_retry(items)
+            return
+        try:
+            self._publish(items)
+        except Exception as exc:
+            log.warning("broker unavailable (%s); keeping %d domains to publish later", exc, len(items))
+            self._queue_retry(items)
+            return
+        self.counters.incr("enqueued", len(items))
+        self.counters.incr("batches")
+
+    def _queue_retry(self, items: list[dict]) -> None:
+        self._retry.append(items)
+        self._retry_domains += len(items)
+        while self._retry_domains > self.s.max_backlog and len(self._retry) > 1:
+            old = self._retry.popleft()
+            self._retry_domains -= len(old)
+            self.counters.incr("dropped_publish", len(old))
+            self._forget(old)
+        if not self._next_retry or self._next_retry < time.monotonic():
+            self._next_retry = time.monotonic() + self._retry_delay
+
+    def _drain_retry(self) -> None:
+        while self._retry:
+            items = self._retry[0]
+            try:
+                self._publish(items)
+            except Exception:
+                self._retry_delay = min(30.0, self._retry_delay * 2)
+                self._next_retry = time.monotonic() + self._retry_delay
+                return
+            self._retry.popleft()
+            self._retry_domains -= len(items)
+            self.counters.incr("enqueued", len(items))
+            self.counters.incr("batches")
+        self._retry_delay = 0.5
+        self._next_retry = 0.0
+
+    def _forget(self, items: list[dict]) -> None:
+        try:
+            self.store.forget([it["d"] for it in items])
+        except Exception:
+            pass
+
+    # -------------------------------------------------------------- backpressure
+    def backlogged(self) -> bool:
+        now = time.monotonic()
+        if now - self._backlog_checked >= self._backlog_every:
+            self._backlog_checked = now
+            try:
+                self._backlog = queued_domains(self.app, self.s) + self._retry_domains
+            except Exception:
+                self._backlog = self._retry_domains
+        over = self._backlog >= self.s.max_backlog
+        if over and now - self._last_backlog_log >= 60:
+            self._last_backlog_log = now
+            log.warning("backlog of %d domains is above MAX_BACKLOG=%d: new domains are dropped "
+                        "(not marked seen) until workers catch up", self._backlog, self.s.max_backlog)
+        return over
+
+
+def queue_lengths(app, names) -> dict[str, int]:
+    """Messages waiting in each queue (works on Redis, RabbitMQ and the in-memory broker)."""
+    out = {}
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        for name in names:
+            try:
+                out[name] = channel.queue_declare(queue=name, passive=True).message_count
+            except Exception:
+                out[name] = 0
+                conn = app.connection_for_read()
+                channel = conn.default_channel
+    return out
+
+
+def queued_domains(app, settings) -> int:
+    """Domains waiting before DNS, estimated from batches in the dns queue."""
+    if app is None:
+        from .celery import app as default_app
+
+        app = default_app
+    return queue_lengths(app, ["dns"])["dns"] * settings.batch_size

@@ -1,0 +1,124 @@
+"""Operations: `scout stats` and `scout failed` (the failed-task store: list, show, retry, purge)."""
+from __future__ import annotations
+
+import json
+import time
+
+from .config import parse_duration
+from .store import get_store
+
+
+def collect_stats(settings) -> dict:
+    from .celery import configure
+    from .enqueue import queue_lengths
+
+    store = get_store()
+    counters = store.counters()
+    stats: dict = {"counters": counters, "failed_tasks": len(store.list_failed())}
+    if settings.broker_url:
+        app = configure(settings)
+        try:
+            stats["queues"] = queue_lengths(app, ["dns", "whois", "save"] + settings.whois_queues)
+        except Exception as exc:
+            stats["queues_error"] = str(exc)
+
+    def rate(hit, miss):
+        total = counters.get(hit, 0) + counters.get(miss, 0)
+        return round(counters.get(hit, 0) / total, 4) if total else None
+
+    stats["cache_hit_rate"] = {
+        "domain_whois": rate("whois_domain_cache_hit", "whois_domain_cache_miss"),
+        "ip_whois": rate("whois_ip_cache_hit", "whois_ip_cache_miss"),
+    }
+    stats["producer"] = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("producer:")}
+    stats["whois_queries_per_server"] = {k.split(":", 1)[1]: v for k, v in counters.items()
+                                         if k.startswith("whois_server:")}
+    return stats
+
+
+def format_stats(stats: dict) -> str:
+    lines = []
+    if "queues" in stats:
+        lines.append("queues:   " + "  ".join(f"{q}={n}" for q, n in stats["queues"].items()))
+    c = stats["counters"]
+    lines.append(f"saved:    {c.get('domains_saved', 0)} domains ({c.get('saved_new', 0)} new, "
+                 f"{c.get('saved_updated', 0)} updated), failed tasks waiting: {stats['failed_tasks']}")
+    lines.append(f"whois:    dispatched={c.get('whois_dispatched', 0)} landed={c.get('whois_landed', 0)} "
+                 f"domain queries={c.get('whois_domain_queries', 0)} ip queries={c.get('whois_ip_queries', 0)} "
+                 f"rate-limited={c.get('whois_rate_limited', 0)}")
+    hr = stats["cache_hit_rate"]
+    lines.append(f"caches:   domain whois hit rate={hr['domain_whois']}  ip whois hit rate={hr['ip_whois']}")
+    if stats["producer"]:
+        lines.append("producer: " + "  ".join(f"{k}={v}" for k, v in sorted(stats["producer"].items())))
+    if stats["whois_queries_per_server"]:
+        lines.append("servers:  " + "  ".join(f"{k}={v}" for k, v in sorted(stats["whois_queries_per_server"].items())))
+    other = {k: v for k, v in c.items() if not k.startswith(("producer:", "whois_server:"))}
+    lines.append("counters: " + "  ".join(f"{k}={v}" for k, v in sorted(other.items())))
+    return "\n".join(lines)
+
+
+def retry_entry(entry: dict) -> None:
+    """Send a failed task again: a chain step with the rest of its chain, or a lookup on its queue."""
+    from . import pipeline, tasks
+
+    stage = entry["stage"]
+    if stage in pipeline.STAGES:
+        items = entry["args"][0]
+        pipeline.build_chain(items, stage).apply_async()
+    else:
+        task = {"lookup_domain_whois": tasks.lookup_domain_whois, "lookup_ip_whois": tasks.lookup_ip_whois,
+                "apply_whois": tasks.apply_whois}[stage]
+        opts = {"queue": entry["queue"], "routing_key": entry["queue"]} if entry.get("queue") else {}
+        task.apply_async(tuple(entry["args"]), entry.get("kwargs") or {}, **opts)
+
+
+def failed_command(settings, args) -> int:
+    from .celery import configure
+
+    store = get_store()
+    if args.action == "list":
+        entries = store.list_failed()
+        print(f"{'ID':12}  {'WHEN (UTC)':19}  {'TASK':26}  {'QUEUE':16}  {'TRIES':5}  {'DOMAINS':7}  ERROR")
+        for e in entries:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["time"]))
+            print(f"{e['id']:12}  {when:19}  {e['task']:26}  {str(e.get('queue') or '-'):16}  "
+                  f"{e['attempts']:5}  {len(e.get('domains', [])):7}  {e['exception'][:80]}")
+        print(f"{len(entries)} failed task(s)")
+        return 0
+    if args.action == "show":
+        e = store.get_failed(args.id)
+        if e is None:
+            print(f"no failed task {args.id}")
+            return 1
+        print(json.dumps(e, indent=2))
+        return 0
+    if args.action == "retry":
+        configure(settings)
+        entries = store.list_failed()
+        if args.all:
+            chosen = entries
+        elif args.queue:
+            chosen = [e for e in entries if e.get("queue") == args.queue]
+        else:
+            wanted = set(args.ids)
+            chosen = [e for e in entries if e["id"] in wanted]
+            missing = wanted - {e["id"] for e in chosen}
+            if missing:
+                print("no failed task " + ", ".join(sorted(missing)))
+                if not chosen:
+                    return 1
+        for e in chosen:
+            retry_entry(e)
+            store.delete_failed(e["id"])
+            store.incr({"tasks_retried_by_hand": 1})
+            print(f"retried {e['id']} ({e['task']}, {len(e.get('domains', []))} domains)")
+        return 0
+    if args.action == "purge":
+        cutoff = time.time() - parse_duration("--older-than", args.older_than)
+        n = 0
+        for e in store.list_failed():
+            if e["time"] <= cutoff and store.delete_failed(e["id"]):
+                n += 1
+        print(f"purged {n} failed task(s)")
+        return 0
+    return 2

@@ -1,0 +1,353 @@
+"""The pipeline's stages as plain functions over micro-batches of items, and the chain that links them.
+
+An item is one domain travelling through the chain, a small JSON object:
+  d: domain, r: root domain, seen: time of the sighting (epoch s), c: certificate facts (optional),
+  score / matches / urgency: watchlist result (optional), dns: the DNS stage's records,
+  dw: domain WHOIS {raw, parsed}, iw: {ip: {raw, info}}.
+Celery tasks (scout.tasks) are thin wrappers; tests call these functions directly.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+import traceback
+import uuid
+from collections import Counter, defaultdict
+
+from . import dns_stage, output, save_stage
+
+log = logging.getLogger(__name__)
+
+STAGES = ("dns", "domain_whois", "ip_whois", "save")
+PENDING, SKIPPED_BACKLOG, SKIPPED_LOW_SCORE, RESERVED = (
+    "pending", "skipped_backlog", "skipped_low_score", "reserved")
+WAITING = (PENDING, SKIPPED_BACKLOG, SKIPPED_LOW_SCORE)
+ANSWERED = ("ok", "not_found", RESERVED)   # a lookup answered: only a newer answer replaces these
+PENDING_TTL = 7 * 86400.0          # documents waiting for a WHOIS answer are remembered this long
+INFLIGHT_TTL = 6 * 3600.0          # one lookup per key in flight; expires in case a worker vanished
+ERROR_CACHE_TTL = 3600.0           # a failed lookup is not repeated for an hour
+
+
+def build_chain(items: list[dict], start: str = "dns", attempt: int = 0):
+    """The Celery chain from `start` to save, carrying `items`."""
+    from celery import chain
+
+    from . import tasks
+
+    sigs = {"dns": tasks.dns, "domain_whois": tasks.domain_whois, "ip_whois": tasks.ip_whois,
+            "save": tasks.save}
+    names = STAGES[STAGES.index(start):]
+    first = sigs[names[0]].s(items, attempt=attempt) if names[0] == "dns" else sigs[names[0]].s(items)
+    return chain(first, *(sigs[n].s() for n in names[1:]))
+
+
+def rest_of_chain(stage: str) -> list[str]:
+    return list(STAGES[STAGES.index(stage) + 1:]) if stage in STAGES else []
+
+
+def retry_countdown(attempt: int, base: float = 5.0, cap: float = 300.0) -> float:
+    return min(cap, base * (2 ** attempt))
+
+
+# ---------------------------------------------------------------- dns
+
+def run_dns(items: list[dict], settings) -> tuple[list[dict], list[dict]]:
+    """Resolve every item; -> (answered items, items no server answered for)."""
+    results = dns_stage.resolve_batch([it["d"] for it in items], settings)
+    done, transient = [], []
+    for it, rec in zip(items, results):
+        is_transient = rec.pop("transient")
+        it["dns"] = rec
+        (transient if is_transient else done).append(it)
+    return done, transient
+
+
+def dns_server_answers(settings) -> bool:
+    """Does any DNS server answer at all? (Told apart: a domain nobody answers for vs a server down.)"""
+    rec = dns_stage.resolve_batch(["."], settings)[0]
+    return not rec["transient"]
+
+
+# ---------------------------------------------------------------- whois (the chain's cheap steps)
+
+def _whois_backlog(store) -> int:
+    c = store.counters()
+    return c.get("whois_dispatched", 0) - c.get("whois_landed", 0)
+
+
+def _skip_reason(group: list[dict], settings, backlog: int) -> str | None:
+    if settings.whois_min_score and max(it.get("score", 0) for it in group) < settings.whois_min_score:
+        return SKIPPED_LOW_SCORE
+    if settings.whois_max_backlog and backlog >= settings.whois_max_backlog:
+        return SKIPPED_BACKLOG
+    return None
+
+
+def _status_result(status: str) -> dict:
+    return {"raw": "", "parsed": {"status": status}}
+
+
+def join_domain_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
+    """Attach cached domain WHOIS to each item; for a miss mark it pending and dispatch one lookup per
+    root (dispatch(root, urgency)). Never waits for a lookup."""
+    by_root: dict[str, list[dict]] = defaultdict(list)
+    for it in items:
+        by_root[it["r"]].append(it)
+    roots = list(by_root)
+    cached = store.get_many_json(["dw:" + r for r in roots])
+    counts: Counter = Counter()
+    backlog = _whois_backlog(store) if len(cached) != sum(1 for c in cached if c) else 0
+    for root, hit in zip(roots, cached):
+        group = by_root[root]
+        if hit is not None:
+            result = hit
+            counts["whois_domain_cache_hit"] += len(group)
+        else:
+            reason = _skip_reason(group, settings, backlog)
+            if reason:
+                counts["whois_" + reason] += len(group)
+                result = _status_result(reason)
+            else:
+                counts["whois_domain_cache_miss"] += len(group)
+                store.add_members("pending:dw:" + root, [it["d"] for it in group], PENDING_TTL)
+                if store.acquire("dw:" + root, INFLIGHT_TTL):
+                    dispatch(root, min(it.get("urgency", 5) for it in group))
+                    counts["whois_dispatched"] += 1
+                    backlog += 1
+                result = _status_result(PENDING)
+        for it in group:
+            it["dw"] = result
+    store.incr(counts)
+    return items
+
+
+def ip_cache_keys(ip: str) -> list[str]:
+    """Cache keys of every network that may hold `ip`, most specific first."""
+    addr = ipaddress.ip_address(ip)
+    if addr.version == 4:
+        lengths = range(32, 7, -1)
+    else:
+        lengths = [128] + list(range(64, 15, -1))
+    return ["ipnet:" + str(ipaddress.ip_network(f"{ip}/{n}", strict=False)) for n in lengths]
+
+
+def cached_ip_result(store, ip: str):
+    for hit in store.get_many_json(ip_cache_keys(ip)):
+        if hit is not None:
+            return hit
+    return None
+
+
+def ips_of(item: dict, settings) -> list[str]:
+    dns = item.get("dns") or {}
+    ips = list(dns.get("a_records", []))
+    if settings.ip_whois_aaaa:
+        ips += dns.get("aaaa_records", [])
+    return ips
+
+
+def is_reserved(ip: str) -> bool:
+    try:
+        return not ipaddress.ip_address(ip).is_global
+    except ValueError:
+        return True
+
+
+def join_ip_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
+    """Attach cached IP WHOIS per address; dispatch one lookup per uncached address."""
+    by_ip: dict[str, list[dict]] = defaultdict(list)
+    for it in items:
+        it["iw"] = {}
+        for ip in ips_of(it, settings):
+            by_ip[ip].append(it)
+    counts: Counter = Counter()
+    backlog = None
+    for ip, group in by_ip.items():
+        if is_reserved(ip):
+            result = {"raw": "", "info": {"status": RESERVED}}
+            counts["whois_ip_reserved"] += 1
+        else:
+            result = cached_ip_result(store, ip)
+            if result is not None:
+                counts["whois_ip_cache_hit"] += 1
+            else:
+                if backlog is None:
+                    backlog = _whois_backlog(store)
+                reason = _skip_reason(group, settings, backlog)
+                if reason:
+                    counts["whois_" + reason] += 1
+                    result = {"raw": "", "info": {"status": reason}}
+                else:
+                    counts["whois_ip_cache_miss"] += 1
+                    store.add_members("pending:ip:" + ip, [f"{it['r']}|{it['d']}" for it in group],
+                                      PENDING_TTL)
+                    if store.acquire("ip:" + ip, INFLIGHT_TTL):
+                        dispatch(ip, group[0]["r"], min(it.get("urgency", 5) for it in group))
+                        counts["whois_dispatched"] += 1
+                        backlog += 1
+                    result = {"raw": "", "info": {"status": PENDING}}
+        for it in group:
+            it["iw"][ip] = result
+    store.incr(counts)
+    return items
+
+
+# ---------------------------------------------------------------- lookups (rate-limited tasks call these)
+
+def lookup_domain_cached(root: str, settings, store, source_ip, lookup) -> tuple[dict, bool]:
+    """-> (result, queried). A result cached meanwhile (another worker, or an earlier retry) wins."""
+    hit = store.get_json("dw:" + root)
+    if hit is not None:
+        return hit, False
+    result = lookup(root, settings, source_ip)
+    status = (result.get("parsed") or {}).get("status", "")
+    ttl = settings.whois_cache_ttl if status in ("ok", "not_found") else ERROR_CACHE_TTL
+    store.set_json("dw:" + root, result, ttl)
+    store.incr({"whois_domain_queries": 1, f"whois_status:{status.split(':')[0]}": 1,
+                f"whois_server:{(result.get('parsed') or {}).get('server') or '?'}": 1})
+    return result, True
+
+
+def lookup_ip_cached(ip: str, settings, store, source_ip, lookup) -> tuple[dict, bool]:
+    hit = cached_ip_result(store, ip)
+    if hit is not None:
+        return hit, False
+    result = lookup(ip, settings, source_ip)
+    info = result.get("info") or {}
+    status = info.get("status", "")
+    good = status in ("ok", "not_found")
+    covers = result.get("cover") or []
+    if isinstance(covers, str):
+        covers = [covers]
+    keys = []
+    for cidr in covers if good else []:
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            continue
+        if ipaddress.ip_address(ip) in net:
+            keys.append("ipnet:" + str(net))
+    if not keys:
+        keys = [ip_cache_keys(ip)[0]]
+    for key in keys:
+        store.set_json(key, result, settings.whois_cache_ttl if good else ERROR_CACHE_TTL)
+    store.incr({"whois_ip_queries": 1, f"whois_server:{info.get('server') or '?'}": 1})
+    return result, True
+
+
+# ---------------------------------------------------------------- save
+
+def _fill_waiting(doc: dict, store, settings) -> None:
+    """Under the document's lock: a WHOIS answer that landed meanwhile replaces `pending`."""
+    parsed = doc.get("domain_whois_parsed") or {}
+    if parsed.get("status") == PENDING:
+        hit = store.get_json("dw:" + doc["root_domain"])
+        if hit is not None:
+            doc["domain_whois"] = hit.get("raw", "")
+            doc["domain_whois_parsed"] = hit.get("parsed", {})
+    for ip, info in list((doc.get("ip_info") or {}).items()):
+        if info.get("status") == PENDING:
+            hit = cached_ip_result(store, ip)
+            if hit is not None:
+                doc["ip_whois"][ip] = hit.get("raw", "")
+                doc["ip_info"][ip] = hit.get("info", {})
+
+
+def _keep_known_whois(old: dict, new: dict) -> None:
+    """A re-sighting whose WHOIS is still pending keeps the answer the old document already has."""
+    new_parsed = new.get("domain_whois_parsed") or {}
+    old_parsed = old.get("domain_whois_parsed") or {}
+    if new_parsed.get("status") in WAITING and old_parsed.get("status") in ANSWERED:
+        new["domain_whois"], new["domain_whois_parsed"] = old.get("domain_whois", ""), old_parsed
+    old_info = old.get("ip_info") or {}
+    for ip, info in (new.get("ip_info") or {}).items():
+        if info.get("status") in WAITING and old_info.get(ip, {}).get("status") in ANSWERED:
+            new["ip_info"][ip] = old_info[ip]
+            new["ip_whois"][ip] = (old.get("ip_whois") or {}).get(ip, "")
+
+
+def save_items(items: list[dict], settings, store, on_saved=None, fsync: bool = True) -> int:
+    """Write (or update) every item's document. Raises on the first write error (the task retries the
+    batch; writes are idempotent)."""
+    now = time.time()
+    counts: Counter = Counter()
+    for it in items:
+        doc = output.new_document(it, now)
+
+        def change(old, doc=doc):
+            _fill_waiting(doc, store, settings)
+            if old:
+                _keep_known_whois(old, doc)
+            counts["saved_updated" if old else "saved_new"] += 1
+            return output.merge_documents(old, doc)
+
+        save_stage.update_document(settings.output_dir, it["r"], it["d"], change, fsync=fsync)
+        if on_saved is not None:
+            on_saved(doc)
+    counts["domains_saved"] = len(items)
+    store.incr(counts)
+    return len(items)
+
+
+def apply_whois_result(kind: str, key: str, result: dict, settings, store, keep_pending: bool = False) -> int:
+    """A lookup landed: update every saved document waiting for it. -> documents updated."""
+    pending_key = ("pending:dw:" if kind == "domain" else "pending:ip:") + key
+    members = store.get_members(pending_key) if keep_pending else store.pop_members(pending_key)
+    updated = 0
+    for member in members:
+        if kind == "domain":
+            root, domain = key, member
+        else:
+            root, _, domain = member.partition("|")
+
+        def change(old):
+            if old is None:
+                return None  # not written yet: the save stage reads the cache under the same lock
+            new = dict(old)
+            if kind == "domain":
+                old_status = (old.get("domain_whois_parsed") or {}).get("status")
+                if old_status in ANSWERED and (result.get("parsed") or {}).get("status") not in ANSWERED:
+                    return None  # a failed lookup never hides an earlier answer
+                new["domain_whois"] = result.get("raw", "")
+                new["domain_whois_parsed"] = result.get("parsed", {})
+            else:
+                if key not in (old.get("ip_info") or {}):
+                    return None  # the domain moved to other addresses meanwhile
+                if (old["ip_info"][key].get("status") in ANSWERED
+                        and (result.get("info") or {}).get("status") not in ANSWERED):
+                    return None
+                new["ip_whois"] = dict(old.get("ip_whois") or {})
+                new["ip_info"] = dict(old.get("ip_info") or {})
+                new["ip_whois"][key] = result.get("raw", "")
+                new["ip_info"][key] = result.get("info", {})
+            return output.order_document(new)
+
+        if save_stage.update_document(settings.output_dir, root, domain, change) is not None:
+            updated += 1
+    store.incr({"documents_whois_updated": updated})
+    return updated
+
+
+# ---------------------------------------------------------------- failed tasks
+
+def record_failure(store, *, task: str, stage: str, args: list, kwargs: dict | None = None,
+                   exc: BaseException | str, attempts: int, tb: str | None = None,
+                   queue: str | None = None) -> str:
+    """Put a task that used up its retries in the failed store, with all needed to run it again."""
+    entry_id = uuid.uuid4().hex[:12]
+    items = args[0] if stage in STAGES and args and isinstance(args[0], list) else []
+    entry = {
+        "id": entry_id, "task": task, "stage": stage, "queue": queue, "args": args,
+        "kwargs": kwargs or {}, "rest_of_chain": rest_of_chain(stage),
+        "exception": exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}",
+        "traceback": tb if tb is not None else (
+            "" if isinstance(exc, str) else "".join(traceback.format_exception(exc))),
+        "time": time.time(), "attempts": attempts,
+        "domains": [it.get("d") for it in items if isinstance(it, dict)],
+    }
+    store.put_failed(entry_id, entry)
+    store.incr({"domains_failed": len(entry["domains"]), "tasks_failed": 1})
+    log.warning("task %s failed for good after %d attempts (%s); recorded as %s",
+                task, attempts, entry["exception"][:200], entry_id)
+    return entry_id

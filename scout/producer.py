@@ -1,0 +1,177 @@
+"""Producer: raw certstream frames -> normalised, de-duplicated domains -> micro-batches for a sink.
+
+Single-threaded by design: the feed thread (websocket, CT logs or a recording) only parses nothing and
+hands raw frames over a bounded queue; this loop does the CPU work and talks to Redis in pipelines:
+one round trip per de-duplication chunk, one publish per micro-batch, never one per domain.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from .counters import Counters
+from .frames import parse_frame
+from .names import normalise_domain, root_domain
+from .store import MemoryStore, _TTLDict
+
+log = logging.getLogger(__name__)
+
+DEDUP_CHUNK = 512
+
+
+def urgency_for(score: int, matches: list) -> int:
+    """0 (WHOIS first) .. 9 (last): watched roots and high scores jump the WHOIS queue."""
+    if any(m.get("rule") == "watched_root" for m in matches):
+        return 0
+    for threshold, urgency in ((100, 1), (80, 2), (65, 3), (40, 4), (1, 5)):
+        if score >= threshold:
+            return urgency
+    return 7
+
+
+class Producer:
+    """Feed it frames with `handle_frame`; call `tick()` now and then and `close()` at the end."""
+
+    def __init__(self, settings, sink, store, counters: Counters | None = None, watchlist=None):
+        self.s = settings
+        self.sink = sink
+        self.store = store
+        self.counters = counters or Counters()
+        self.watchlist = watchlist          # a WatchlistHolder, or None
+        self._candidates: dict[str, dict] = {}
+        self._first_candidate = 0.0
+        # A local memory of recent names saves Redis round trips for the many repeats of CT
+        # (precert then cert, the same certificate in several logs). The store stays the authority.
+        self._local = None if isinstance(store, MemoryStore) else _TTLDict(200_000)
+
+    # ---------------------------------------------------------------- frames
+    def handle_frame(self, text) -> None:
+        c = self.counters
+        c.incr("frames")
+        result = parse_frame(text)
+        if result.skip:
+            c.incr("frames_" + result.skip)
+            return
+        if result.truncated:
+            c.incr("names_skipped_too_many", result.truncated)
+        now = time.time()
+        for raw in result.names:
+            c.incr("names")
+            name, reason = normalise_domain(raw, self.s.strip_www)
+            if name is None:
+                c.incr("names_skipped_" + reason)
+                continue
+            if name in self._candidates:
+                c.incr("duplicates")
+                continue
+            item = {"d": name, "r": root_domain(name), "seen": now}
+            if result.certificate:
+                item["c"] = result.certificate
+            if not self._score(item):
+                continue
+            if not self._candidates:
+                self._first_candidate = time.monotonic()
+            self._candidates[name] = item
+        if len(self._candidates) >= DEDUP_CHUNK:
+            self._flush_candidates()
+
+    def _score(self, item: dict) -> bool:
+        if self.watchlist is None:
+            return True
+        from .watchlist import score_domain
+
+        score, matches = score_domain(item["d"], item["r"], self.watchlist.current())
+        if self.s.enrich == "watchlist" and not matches:
+            self.counters.incr("names_skipped_not_watched")
+            return False
+        item["score"], item["matches"] = score, matches
+        item["urgency"] = urgency_for(score, matches)
+        return True
+
+    # ---------------------------------------------------------------- de-duplication
+    def _flush_candidates(self) -> None:
+        if not self._candidates:
+            return
+        items = list(self._candidates.values())
+        self._candidates = {}
+        c = self.counters
+        if self.sink.backlogged():
+            # Not marked as seen: the names come back when CT shows them again.
+            c.incr("dropped_backlog", len(items))
+            return
+        now = time.monotonic()
+        if self._local is not None:
+            fresh = [it for it in items if self._local.get(it["d"], now) is None]
+            c.incr("duplicates", len(items) - len(fresh))
+            items = fresh
+        if not items:
+            return
+        try:
+            is_new = self.store.add_if_new([it["d"] for it in items], self.s.cache_ttl)
+        except Exception as exc:  # Redis away: enqueue anyway; a duplicate costs less than a loss
+            c.incr("dedup_errors")
+            log.warning("de-duplication store unavailable (%s); enqueueing without it", exc)
+            is_new = [True] * len(items)
+        new = []
+        for it, fresh in zip(items, is_new):
+            if self._local is not None:
+                self._local.set(it["d"], True, now + self.s.cache_ttl)
+            if fresh:
+                new.append(it)
+            else:
+                c.incr("duplicates")
+        if new:
+            c.incr("unique", len(new))
+            self.sink.submit(new)
+
+    # ---------------------------------------------------------------- time and end
+    def tick(self) -> None:
+        """Flush what has waited long enough (call at least every BATCH_LINGER/2)."""
+        if self._candidates and time.monotonic() - self._first_candidate >= self.s.batch_linger / 2:
+            self._flush_candidates()
+        self.sink.tick()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush everything buffered to the sink (graceful stop)."""
+        self._flush_candidates()
+        self.sink.close(timeout)
+
+
+def consume(producer: Producer, frames: "queue.Queue[str]", stop: threading.Event,
+            summary_every: float = 60.0) -> None:
+    """The producer loop over a queue fed by a feed thread; returns after `stop` once the queue is drained."""
+    tick_every = max(0.01, producer.s.batch_linger / 4)
+    last_summary = time.monotonic()
+    last_counts = producer.counters.snapshot()
+    while True:
+        try:
+            text = frames.get(timeout=tick_every)
+        except queue.Empty:
+            if stop.is_set():
+                break
+        else:
+            producer.handle_frame(text)
+            # Drain what is already there without waking up per frame.
+            for _ in range(1000):
+                try:
+                    producer.handle_frame(frames.get_nowait())
+                except queue.Empty:
+                    break
+        producer.tick()
+        now = time.monotonic()
+        if summary_every and now - last_summary >= summary_every:
+            counts = producer.counters.snapshot()
+            log.info("producer: %s", summary_line(last_counts, counts, now - last_summary, frames.qsize()))
+            last_summary, last_counts = now, counts
+
+
+def summary_line(before: dict, after: dict, seconds: float, buffered: int) -> str:
+    def rate(k):
+        return (after.get(k, 0) - before.get(k, 0)) / max(seconds, 1e-9)
+
+    dropped = sum(v for k, v in after.items() if k.startswith("dropped") or k == "frames_dropped_buffer")
+    return (f"{rate('frames'):.0f} frames/s, {rate('names'):.0f} names/s, {rate('unique'):.0f} new domains/s; "
+            f"totals frames={after.get('frames', 0)} unique={after.get('unique', 0)} "
+            f"duplicates={after.get('duplicates', 0)} dropped={dropped} buffered={buffered}")

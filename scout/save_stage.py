@@ -1,0 +1,70 @@
+"""Save stage: one JSON document per domain, written atomically under a cross-process lock.
+
+The lock is `flock` on the root domain's directory (no lock files to clean up): two writers of the
+same root never interleave, and a reader never sees half a document because every write goes to a
+temporary file in the same directory, is flushed to disk, and is renamed over the old one.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from . import output
+
+
+@contextmanager
+def locked_dir(directory: Path):
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def read_document(path: Path) -> dict | None:
+    try:
+        with open(path, "rb") as f:
+            doc = json.load(f)
+        return doc if isinstance(doc, dict) else None
+    except FileNotFoundError:
+        return None
+    except ValueError:  # not ours or damaged by hand: replaced by the new write
+        return None
+
+
+def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def update_document(output_dir: str, root: str, domain: str,
+                    change: Callable[[dict | None], dict | None], fsync: bool = True) -> Path | None:
+    """Read-modify-write one document under its directory lock. `change(old)` returns the new
+    document, or None to leave the file as it is."""
+    path = output.document_path(output_dir, root, domain)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked_dir(path.parent):
+        new = change(read_document(path))
+        if new is None:
+            return None
+        atomic_write(path, output.dumps(new), fsync=fsync)
+    return path

@@ -1,0 +1,179 @@
+"""Celery tasks: thin wrappers over scout.pipeline. Routing is in scout.queues, settings in celeryconfig.
+
+Chain per micro-batch: dns -> domain_whois -> ip_whois -> save. The WHOIS steps of the chain only join
+caches and schedule the rate-limited lookups (lookup_domain_whois / lookup_ip_whois, one queue per
+source address); a lookup that lands updates the saved documents through apply_whois on the save queue.
+"""
+from __future__ import annotations
+
+import logging
+
+from celery import Task
+from celery.exceptions import Retry
+
+from . import pipeline, queues
+from .celery import app
+from .config import get_settings
+from .store import get_store
+
+log = logging.getLogger(__name__)
+
+
+def _rate(interval: float) -> str | None:
+    """Celery rate_limit string for a minimum interval between task starts (per worker)."""
+    return f"{3600.0 / interval:.6g}/h" if interval > 0 else None
+
+
+class StageTask(Task):
+    """Retries unexpected errors with backoff; a task out of retries goes to the failed store."""
+
+    autoretry_for = (Exception,)
+    retry_backoff = 5
+    retry_backoff_max = 600
+    retry_jitter = True
+    acks_late = True
+
+    @property
+    def max_retries(self):  # read at call time so TASK_MAX_RETRIES applies without re-import
+        return get_settings().task_max_retries
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        stage = self.name.split(".", 1)[1]
+        try:
+            pipeline.record_failure(get_store(), task=self.name, stage=stage, args=list(args),
+                                    kwargs=dict(kwargs), exc=exc, attempts=self.request.retries + 1,
+                                    tb=str(einfo), queue=(self.request.delivery_info or {}).get("routing_key"))
+            if stage.startswith("lookup_"):
+                _lookup_gave_up(stage, args, exc)
+        except Exception:  # the failed store itself is down: say so loudly, Celery logs the task too
+            log.exception("could not record failed task %s %s", self.name, task_id)
+
+
+# ------------------------------------------------------------------ the chain
+
+@app.task(name="scout.dns", base=StageTask, bind=True)
+def dns(self, items, attempt=0):
+    s = get_settings()
+    done, transient = pipeline.run_dns(items, s)
+    if transient:
+        if done or pipeline.dns_server_answers(s):
+            done += transient  # the server answers: these names just have no answer (kept as TIMEOUT)
+        elif attempt < s.task_max_retries:
+            pipeline.build_chain(transient, "dns", attempt + 1).apply_async(
+                countdown=pipeline.retry_countdown(attempt))
+            get_store().incr({"dns_retries": len(transient)})
+        else:
+            pipeline.record_failure(get_store(), task=self.name, stage="dns", args=[transient],
+                                    exc="DNSUnavailable: no DNS server answered", attempts=attempt + 1,
+                                    queue=queues.DNS)
+    return done
+
+
+def _dispatch_domain(settings):
+    def send(root, urgency):
+        queue, source_ip = queues.lookup_route(settings, root)
+        lookup_domain_whois.apply_async((root, source_ip), queue=queue, routing_key=queue,
+                                        priority=queues.broker_priority(settings, urgency))
+    return send
+
+
+def _dispatch_ip(settings):
+    def send(ip, root, urgency):
+        queue, source_ip = queues.lookup_route(settings, root)
+        lookup_ip_whois.apply_async((ip, source_ip), queue=queue, routing_key=queue,
+                                    priority=queues.broker_priority(settings, urgency))
+    return send
+
+
+@app.task(name="scout.domain_whois", base=StageTask)
+def domain_whois(items):
+    s = get_settings()
+    return pipeline.join_domain_whois(items, s, get_store(), _dispatch_domain(s))
+
+
+@app.task(name="scout.ip_whois", base=StageTask)
+def ip_whois(items):
+    s = get_settings()
+    return pipeline.join_ip_whois(items, s, get_store(), _dispatch_ip(s))
+
+
+@app.task(name="scout.save", base=StageTask)
+def save(items):
+    s = get_settings()
+    pipeline.save_items(items, s, get_store(), on_saved=_after_save_hook(s))
+    return len(items)
+
+
+def _after_save_hook(settings):
+    if not settings.alert_min_score:
+        return None
+    from .alerts import get_alert_sink
+
+    return get_alert_sink(settings).maybe_alert
+
+
+# ------------------------------------------------------------------ WHOIS lookups (rate-limited)
+
+def _retry_rate_limited(task, exc):
+    delay = getattr(exc, "retry_after", None) or pipeline.retry_countdown(task.request.retries, 30, 3600)
+    get_store().incr({"whois_rate_limited": 1})
+    raise task.retry(exc=exc, countdown=min(float(delay), 3600.0))
+
+
+def _land(kind, key, result, queried):
+    store = get_store()
+    apply_whois.apply_async((kind, key, result))
+    store.release(("dw:" if kind == "domain" else "ip:") + key)
+    store.incr({"whois_landed": 1, "whois_cache_hit_late": 0 if queried else 1})
+
+
+@app.task(name="scout.lookup_domain_whois", base=StageTask, bind=True,
+          rate_limit=_rate(get_settings().domain_whois_rate))
+def lookup_domain_whois(self, root, source_ip=None):
+    from .whois.domain import lookup_domain
+    from .whois.errors import RateLimited
+
+    s = get_settings()
+    try:
+        result, queried = pipeline.lookup_domain_cached(root, s, get_store(), source_ip, lookup_domain)
+    except RateLimited as exc:
+        _retry_rate_limited(self, exc)
+    _land("domain", root, result, queried)
+    return (result.get("parsed") or {}).get("status")
+
+
+@app.task(name="scout.lookup_ip_whois", base=StageTask, bind=True,
+          rate_limit=_rate(get_settings().ip_whois_rate))
+def lookup_ip_whois(self, ip, source_ip=None):
+    from .whois.errors import RateLimited
+    from .whois.ip import lookup_ip
+
+    s = get_settings()
+    try:
+        result, queried = pipeline.lookup_ip_cached(ip, s, get_store(), source_ip, lookup_ip)
+    except RateLimited as exc:
+        _retry_rate_limited(self, exc)
+    _land("ip", ip, result, queried)
+    return (result.get("info") or {}).get("status")
+
+
+def _lookup_gave_up(stage, args, exc):
+    """A lookup out of retries: its documents say why (and stay pending for a manual retry)."""
+    kind = "domain" if stage == "lookup_domain_whois" else "ip"
+    key = args[0]
+    status = "rate_limited" if type(exc).__name__ == "RateLimited" else f"error: {type(exc).__name__}"
+    result = ({"raw": "", "parsed": {"status": status}} if kind == "domain"
+              else {"raw": "", "info": {"status": status}})
+    apply_whois.apply_async((kind, key, result, True))
+    store = get_store()
+    store.release(("dw:" if kind == "domain" else "ip:") + key)
+    store.incr({"whois_landed": 1})
+
+
+@app.task(name="scout.apply_whois", base=StageTask)
+def apply_whois(kind, key, result, keep_pending=False):
+    return pipeline.apply_whois_result(kind, key, result, get_settings(), get_store(), keep_pending)
+
+
+__all__ = ["dns", "domain_whois", "ip_whois", "save", "lookup_domain_whois", "lookup_ip_whois",
+           "apply_whois", "Retry"]

@@ -1,0 +1,314 @@
+"""Domain WHOIS for a registrable root domain: RDAP when the TLD has a service, port 43 otherwise.
+
+`lookup_domain(root, settings, source_ip=None)` returns
+
+    {"raw": str,            # every answer's text in query order, separated by a blank line
+     "parsed": {"source": "rdap" | "whois", "server": str, "servers": [str, ...],
+                "registrar": str | None, "created": iso | None, "updated": iso | None,
+                "expires": iso | None, "nameservers": [str], "statuses": [str],
+                "status": "ok" | "not_found" | "error: <reason>",
+                # only when the registrar hop was tried and failed:
+                "registrar_status": "rate_limited" | "not_found" | "error: <reason>"}}
+
+and raises only `RateLimited` (from the registry or the referral server; a registrar that limits us after
+the registry answered leaves the registry's data in place). Bounds: each request ends within
+WHOIS_TIMEOUT, the whole lookup within 2 x WHOIS_TIMEOUT; answers are capped at WHOIS_MAX_BYTES.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+
+from .bootstrap import get_bootstrap, to_alabel
+from .errors import LookupFailed, RateLimited
+from .port43 import format_server, parse_server, query_text, whois_query
+from .rdap import RdapNotFound, fetch_rdap, iso_date, origin, parse_domain, related_links
+
+log = logging.getLogger(__name__)
+
+MAX_WHOIS_HOPS = 3
+
+_NOT_FOUND = re.compile(
+    r"no match for|^\s*not found|no data found|no entries found|no matching record|domain not found"
+    r"|object does not exist|no object found|is available for registration|^\s*%+\s*not found"
+    r"|status:\s*(?:free|available|not registered)\s*$|^\s*no such domain",
+    re.IGNORECASE | re.MULTILINE,
+)
+_RATE = re.compile(
+    r"limit exceeded|quota exceeded|exceeded (?:the )?(?:maximum|query|request|allowed)|try again later"
+    r"|too many (?:queries|requests|connections)|rate.?limit|query rate|please wait",
+    re.IGNORECASE,
+)
+_RATE_WAIT = re.compile(r"(?:in|after|wait)\s+(\d{1,6})\s*(seconds?|secs?|s\b|minutes?|mins?|hours?)",
+                        re.IGNORECASE)
+_REFERRAL = re.compile(
+    r"^\s*(?:refer|whois|registrar whois server|whois server|referralserver)\s*:\s*(\S+)\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_DATA_LINE = re.compile(r"^\s*domain(?: name)?\s*:\s*\S", re.IGNORECASE | re.MULTILINE)
+
+
+def _parsed(source: str, server: str, status: str, **fields) -> dict:
+    out = {"source": source, "server": server, "servers": [], "registrar": None, "created": None,
+           "updated": None, "expires": None, "nameservers": [], "statuses": [], "status": status}
+    out.update(fields)
+    return out
+
+
+def _has_data(f: dict) -> bool:
+    return bool(f.get("registrar") or f.get("created") or f.get("updated") or f.get("expires")
+                or f.get("nameservers") or f.get("statuses"))
+
+
+def _merge(primary: dict, secondary: dict) -> dict:
+    out = dict(primary)
+    for k in ("registrar", "created", "updated", "expires"):
+        if not out.get(k) and secondary.get(k):
+            out[k] = secondary[k]
+    for k in ("nameservers", "statuses"):
+        merged = list(out.get(k) or [])
+        for v in secondary.get(k) or []:
+            if v not in merged:
+                merged.append(v)
+        out[k] = merged
+    return out
+
+
+def lookup_domain(root: str, settings, source_ip: str | None = None) -> dict:
+    """WHOIS/RDAP for one registrable domain (see the module docstring for the result)."""
+    try:
+        name = to_alabel(root)
+        if "." not in name or len(name) > 253:
+            raise ValueError(name)
+    except (ValueError, UnicodeError):
+        return {"raw": "", "parsed": _parsed("whois", "", "error: invalid domain name")}
+    timeout = float(settings.whois_timeout)
+    deadline = time.monotonic() + 2 * timeout
+    base = get_bootstrap(settings).domain_base(name)
+    if base:
+        return _lookup_rdap(name, base, settings, source_ip, deadline)
+    return _lookup_whois(name, settings, source_ip, deadline)
+
+
+# ---------------------------------------------------------------- RDAP
+
+
+def _lookup_rdap(name: str, base: str, settings, source_ip, deadline) -> dict:
+    url = f"{base}domain/{name}"
+    server = base
+    kw = {"timeout": float(settings.whois_timeout), "max_bytes": int(settings.whois_max_bytes),
+          "source_ip": source_ip, "deadline": deadline}
+    try:
+        obj, text, final_url = fetch_rdap(url, **kw)
+    except RdapNotFound as nf:
+        p = _parsed("rdap", server, "not_found")
+        p["servers"] = [server]
+        return {"raw": str(nf.args[0]) if nf.args else "", "parsed": p}
+    except LookupFailed as e:
+        p = _parsed("rdap", server, f"error: {e.reason}")
+        p["servers"] = [server]
+        return {"raw": "", "parsed": p}
+    fields = parse_domain(obj)
+    raws = [text]
+    servers = [server]
+    extra = {}
+    for href in related_links(obj)[:1]:  # at most one extra hop: the registrar's RDAP
+        if href == final_url or href == url:
+            continue
+        servers.append(origin(href))
+        try:
+            obj2, text2, _ = fetch_rdap(href, **kw)
+        except RateLimited:
+            extra["registrar_status"] = "rate_limited"
+            continue
+        except RdapNotFound:
+            extra["registrar_status"] = "not_found"
+            continue
+        except LookupFailed as e:
+            extra["registrar_status"] = f"error: {e.reason}"
+            continue
+        fields = _merge(fields, parse_domain(obj2))
+        raws.append(text2)
+    status = "ok" if (_has_data(fields) or obj.get("ldhName")) else "error: no registration data in answer"
+    p = _parsed("rdap", server, status, **fields)
+    p["servers"] = servers
+    p.update(extra)
+    return {"raw": "\n\n".join(raws), "parsed": p}
+
+
+# ---------------------------------------------------------------- port 43
+
+
+def _rate_wait(text: str) -> float | None:
+    m = _RATE_WAIT.search(text)
+    if not m:
+        return None
+    n, unit = float(m.group(1)), m.group(2).lower()
+    return n * (3600 if unit.startswith("h") else 60 if unit.startswith("m") else 1)
+
+
+def _is_rate_limited(text: str) -> bool:
+    return not _DATA_LINE.search(text) and bool(_RATE.search(text[:4096]))
+
+
+def _referral(text: str) -> str | None:
+    for m in _REFERRAL.finditer(text):
+        value = m.group(1).strip()
+        if value and value.lower() not in ("none", "n/a", "-"):
+            return value
+    return None
+
+
+def _first_token(v) -> str:
+    return str(v).strip().split()[0] if str(v).strip() else ""
+
+
+def _as_list(v) -> list:
+    if v is None:
+        return []
+    return list(v) if isinstance(v, (list, tuple, set)) else [v]
+
+
+def parse_whois_text(name: str, text: str) -> tuple[dict, bool]:
+    """Fields from a WHOIS answer via python-whois's parser. Returns (fields, not_found)."""
+    from whois.exceptions import WhoisDomainNotFoundError
+    from whois.parser import WhoisEntry
+
+    entry = None
+    try:
+        entry = WhoisEntry.load(name, text)
+    except WhoisDomainNotFoundError:
+        return {}, True
+    except Exception as e:  # noqa: BLE001 - the parser is third-party code fed hostile text
+        log.debug("python-whois parser failed on %s (%s); retrying leniently", name, type(e).__name__)
+        try:
+            entry = _LenientEntry(name, text)
+        except Exception:  # noqa: BLE001
+            entry = None
+    if entry is None:
+        return {}, False
+    registrar = next((str(r).strip() for r in _as_list(entry.get("registrar")) if str(r).strip()), None)
+    ns = []
+    for v in _as_list(entry.get("name_servers")):
+        host = _first_token(v).lower().rstrip(".")
+        if host and host not in ns:
+            ns.append(host)
+    statuses = []
+    for v in _as_list(entry.get("status")):
+        s = _first_token(v)
+        if s and s not in statuses:
+            statuses.append(s)
+    fields = {
+        "registrar": registrar[:256] if registrar else None,
+        "created": iso_date(entry.get("creation_date")),
+        "updated": iso_date(entry.get("updated_date")),
+        "expires": iso_date(entry.get("expiration_date")),
+        "nameservers": ns[:64],
+        "statuses": statuses[:32],
+    }
+    return fields, False
+
+
+@functools.lru_cache(maxsize=1)
+def _lenient_entry_class():
+    from whois.parser import WhoisEntry
+
+    class Lenient(WhoisEntry):
+        """python-whois's generic parser, keeping a date it cannot read as text instead of raising."""
+
+        def _preprocess(self, attr, value):
+            try:
+                return super()._preprocess(attr, value)
+            except Exception:  # noqa: BLE001
+                return value.strip()
+
+    return Lenient
+
+
+def _LenientEntry(name: str, text: str):
+    return _lenient_entry_class()(name, text)
+
+
+def _lookup_whois(name: str, settings, source_ip, deadline) -> dict:
+    timeout = float(settings.whois_timeout)
+    max_bytes = int(settings.whois_max_bytes)
+    try:
+        current = parse_server(settings.whois_referral_server)
+    except ValueError:
+        return {"raw": "", "parsed": _parsed("whois", "", "error: bad referral server setting")}
+    visited: set = set()
+    raws: list[str] = []
+    servers: list[str] = []
+    data: list[tuple[str, dict]] = []   # (server, fields) of answers that carry registration data
+    extra: dict = {}
+    loop = False
+    hop = 0
+    while current is not None and hop < MAX_WHOIS_HOPS:
+        if current in visited:
+            loop = True
+            break
+        visited.add(current)
+        hop += 1
+        host, port = current
+        label = format_server(host, port)
+        servers.append(label)
+        try:
+            text = whois_query(host, port, query_text(host, name), timeout=timeout, max_bytes=max_bytes,
+                               source_ip=source_ip, deadline=deadline)
+        except LookupFailed as e:
+            if data:   # the registrar failed after the registry answered: keep the registry's data
+                extra["registrar_status"] = f"error: {e.reason}"
+                break
+            return {"raw": "\n\n".join(raws), "parsed": _whois_parsed(label, servers, f"error: {e.reason}")}
+        raws.append(text)
+        if _is_rate_limited(text):
+            if data:
+                extra["registrar_status"] = "rate_limited"
+                break
+            raise RateLimited(label, _rate_wait(text))
+        ref = _referral(text)
+        nxt = None
+        if ref:
+            try:
+                nxt = parse_server(ref)
+            except ValueError:
+                nxt = None
+        is_referral_only = hop == 1 and (nxt is not None or not _DATA_LINE.search(text))
+        if not is_referral_only:
+            fields, not_found = parse_whois_text(name, text)
+            if not_found or (_NOT_FOUND.search(text) and not _has_data(fields)):
+                if data:
+                    extra["registrar_status"] = "not_found"
+                    break
+                p = _whois_parsed(label, servers, "not_found")
+                return {"raw": "\n\n".join(raws), "parsed": p}
+            if _has_data(fields):
+                data.append((label, fields))
+            elif data:
+                extra["registrar_status"] = "error: no registration data in answer"
+            else:
+                return {"raw": "\n\n".join(raws),
+                        "parsed": _whois_parsed(label, servers, "error: no registration data in answer")}
+        elif nxt is None:
+            return {"raw": "\n\n".join(raws),
+                    "parsed": _whois_parsed(label, servers, "error: no whois server for this tld")}
+        current = nxt
+    if not data:
+        reason = "referral loop" if loop else "too many referrals" if current is not None else "no answer"
+        return {"raw": "\n\n".join(raws), "parsed": _whois_parsed(servers[-1] if servers else "", servers,
+                                                                   f"error: {reason}")}
+    server, fields = data[0]
+    for _, more in data[1:]:
+        fields = _merge(fields, more)
+    p = _parsed("whois", server, "ok", **fields)
+    p["servers"] = servers
+    p.update(extra)
+    return {"raw": "\n\n".join(raws), "parsed": p}
+
+
+def _whois_parsed(server: str, servers: list, status: str) -> dict:
+    p = _parsed("whois", server, status)
+    p["servers"] = list(servers)
+    return p
