@@ -399,6 +399,7 @@ def main_replay(argv) -> int:
     if args.rate is not None and args.rate <= 0:
         print("scout replay-server: --rate must be > 0", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     old = {}
     if threading.current_thread() is threading.main_thread():
