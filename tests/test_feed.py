@@ -443,8 +443,10 @@ def test_replay_server_cli(tmp_path):
                              "sys.exit(main_replay(sys.argv[1:]))", str(FIXTURE), "--port", str(port),
                              "--rate", "500"], stderr=subprocess.PIPE, text=True, env=env)
     try:
-        banner = proc.stderr.readline()
-        assert f"ws://127.0.0.1:{port}/full-stream" in banner
+        lines = []
+        while not any(f"ws://127.0.0.1:{port}/full-stream" in ln for ln in lines):   # log lines, then the banner
+            lines.append(proc.stderr.readline())
+            assert lines[-1] and len(lines) < 10, lines
         with running_feed(f"ws://127.0.0.1:{port}/full-stream") as (feed, q, c):
             assert len(collect(q, 44, timeout=5)) == 44
         proc.send_signal(signal.SIGTERM)
