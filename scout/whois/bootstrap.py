@@ -102,7 +102,10 @@ class Bootstrap:
 
 def _read(path: Path) -> dict:
     with open(path, "rb") as f:
-        doc = json.loads(f.read(_MAX_BOOTSTRAP_BYTES + 1)[:_MAX_BOOTSTRAP_BYTES + 1])
+        data = f.read(_MAX_BOOTSTRAP_BYTES + 1)
+    if len(data) > _MAX_BOOTSTRAP_BYTES:
+        raise ValueError("file too large")
+    doc = json.loads(data)
     validate(doc)
     return doc
 

@@ -161,6 +161,11 @@ def _referral(text: str) -> str | None:
     return None
 
 
+def _names_domain(text: str, name: str) -> bool:
+    return re.search(rf"^\s*domain(?: name)?\s*:\s*{re.escape(name)}\.?\s*$", text,
+                     re.IGNORECASE | re.MULTILINE) is not None
+
+
 def _first_token(v) -> str:
     return str(v).strip().split()[0] if str(v).strip() else ""
 
@@ -275,7 +280,9 @@ def _lookup_whois(name: str, settings, source_ip, deadline) -> dict:
                 nxt = parse_server(ref)
             except ValueError:
                 nxt = None
-        is_referral_only = hop == 1 and (nxt is not None or not _DATA_LINE.search(text))
+        # The referral server's own answer (IANA's TLD object) is registration data only when it
+        # names the queried domain itself (a referral server that is really a registry).
+        is_referral_only = hop == 1 and not _names_domain(text, name)
         if not is_referral_only:
             fields, not_found = parse_whois_text(name, text)
             if not_found or (_NOT_FOUND.search(text) and not _has_data(fields)):

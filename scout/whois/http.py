@@ -191,6 +191,9 @@ def http_get(url: str, *, timeout: float, max_bytes: int, source_ip: str | None 
                 raise LookupFailed("redirect loop")
             seen.add(current)
             resp = _one_get(pm, current, end, tracker, accept, max_bytes)
+            if tracker.expired:
+                # The watchdog cut the connection: whatever was parsed is a truncated answer.
+                raise LookupFailed("timeout")
             if resp.status in REDIRECT_CODES and resp.headers.get("location"):
                 current = urljoin(current, resp.headers["location"].strip())
                 continue

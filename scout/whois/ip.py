@@ -1,0 +1,200 @@
+"""IP WHOIS: the RIR's RDAP network object (server from the IANA ipv4/ipv6 bootstrap, parsed with
+ipwhois's RDAP reader) plus ASN fields from Team Cymru's DNS service, asked through DNS_SERVER.
+
+`lookup_ip(ip, settings, source_ip=None)` returns
+
+    {"raw": str,     # the RDAP JSON text as received, or a one-line summary when there is none
+     "info": {"asn", "asn_cidr", "asn_description", "asn_country", "asn_registry", "asn_status",
+              "network_cidr", "network_name", "network_handle", "country", "server",
+              "status": "ok" | "not_found" | "reserved" | "error: <reason>"},
+     "cover": str}   # the CIDR the answer covers (RDAP cidr0 or start/end), else the address itself
+                     # as /32 or /128: a cache keyed on it serves later addresses inside the network
+
+and raises only `RateLimited`. Reserved addresses (private, loopback, link-local, documentation,
+shared, multicast, ...) are answered at once with status "reserved" and no network traffic.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+from unittest import mock
+
+import dns.exception
+import dns.nameserver
+import dns.resolver
+
+from .bootstrap import get_bootstrap
+from .errors import LookupFailed
+from .rdap import RdapNotFound, fetch_rdap, network_cover
+
+log = logging.getLogger(__name__)
+
+_net_lock = threading.Lock()
+_MIN_COVER_PREFIX = {4: 8, 6: 12}
+
+
+def _addr(ip: str):
+    addr = ipaddress.ip_address(str(ip).strip())
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr
+
+
+def is_reserved(ip: str) -> bool:
+    """True for addresses no registry answers for (what ipwhois's IPWhois() refuses, and more)."""
+    try:
+        addr = _addr(ip)
+    except ValueError:
+        return False
+    if (not addr.is_global or addr.is_multicast or addr.is_reserved or addr.is_unspecified
+            or addr.is_loopback or addr.is_link_local or addr.is_private):
+        return True
+    from ipwhois.utils import ipv4_is_defined, ipv6_is_defined
+    try:
+        defined = ipv4_is_defined(str(addr)) if addr.version == 4 else ipv6_is_defined(str(addr))
+    except Exception:  # noqa: BLE001
+        return False
+    return bool(defined[0])
+
+
+def _host_cidr(addr) -> str:
+    return f"{addr}/{addr.max_prefixlen}"
+
+
+def _info(status: str, server: str = "", **kw) -> dict:
+    info = {"asn": None, "asn_cidr": None, "asn_description": None, "asn_country": None,
+            "asn_registry": None, "asn_status": None, "network_cidr": None, "network_name": None,
+            "network_handle": None, "country": None, "server": server, "status": status}
+    info.update(kw)
+    return info
+
+
+def _make_net(addr: str):
+    """ipwhois Net object (used offline only: address checks, the Cymru zone name, the parsers)."""
+    from ipwhois.net import Net
+    try:
+        return Net(addr)
+    except dns.resolver.NoResolverConfiguration:
+        # Net() builds a system resolver it will never use here; without /etc/resolv.conf that fails.
+        with _net_lock, mock.patch("ipwhois.net.dns.resolver.Resolver",
+                                   lambda *a, **k: dns.resolver.Resolver(configure=False)):
+            return Net(addr)
+
+
+def _resolver(settings, source_ip: str | None):
+    res = dns.resolver.Resolver(configure=False)
+    servers = list(settings.dns_servers) or [("127.0.0.1", 53)]
+    res.nameservers = [dns.nameserver.Do53Nameserver(str(h), int(p)) for h, p in servers]
+    res.timeout = float(settings.dns_timeout)
+    res.lifetime = float(settings.dns_timeout) * (1 + int(getattr(settings, "dns_retries", 0) or 0))
+    res.cache = None
+    source = None
+    if source_ip:
+        fam = ipaddress.ip_address(source_ip).version
+        if all(ipaddress.ip_address(h).version == fam for h, _ in servers):
+            source = source_ip
+    return res, source
+
+
+def _txt(res, source, qname: str) -> list[str]:
+    ans = res.resolve(qname, "TXT", source=source, search=False)
+    return [b"".join(r.strings).decode("utf-8", errors="replace") for r in ans]
+
+
+def asn_lookup(net, settings, source_ip: str | None = None) -> dict:
+    """ASN fields the way ipwhois gets them by DNS: origin(6).asn.cymru.com TXT for the address, then
+    AS<n>.asn.cymru.com TXT for the description; parsed by ipwhois's IPASN parsers."""
+    from ipwhois.asn import IPASN
+    from ipwhois.exceptions import ASNParseError, ASNRegistryError
+
+    out = {"asn": None, "asn_cidr": None, "asn_description": None, "asn_country": None,
+           "asn_registry": None, "asn_status": None}
+    res, source = _resolver(settings, source_ip)
+    parser = IPASN(net)
+    try:
+        records = _txt(res, source, net.dns_zone)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        out["asn_status"] = "not_found"
+        return out
+    except dns.exception.Timeout:
+        out["asn_status"] = "error: dns timeout"
+        return out
+    except (dns.exception.DNSException, OSError, ValueError) as e:
+        out["asn_status"] = f"error: dns {type(e).__name__}"
+        return out
+    best = None
+    for rec in records[:16]:
+        try:
+            parsed = parser.parse_fields_dns(rec)
+            plen = ipaddress.ip_network(parsed["asn_cidr"], strict=False).prefixlen
+        except (ASNParseError, ASNRegistryError, ValueError, KeyError, TypeError):
+            continue
+        if best is None or plen > best[0]:
+            best = (plen, parsed)
+    if best is None:
+        out["asn_status"] = "error: unreadable asn answer"
+        return out
+    data = best[1]
+    asn = str(data.get("asn") or "").split()[0] if data.get("asn") else None
+    out.update(asn=asn, asn_cidr=data.get("asn_cidr"), asn_country=data.get("asn_country_code") or None,
+               asn_registry=data.get("asn_registry"), asn_status="ok")
+    if asn and asn.isdigit():
+        try:
+            verbose = _txt(res, source, f"AS{asn}.asn.cymru.com.")
+            if verbose:
+                out["asn_description"] = parser.parse_fields_verbose_dns(verbose[0]).get("asn_description")
+        except (dns.exception.DNSException, OSError, ASNParseError, ASNRegistryError, ValueError):
+            pass  # the description is optional
+    return out
+
+
+def lookup_ip(ip: str, settings, source_ip: str | None = None) -> dict:
+    """RDAP + ASN for one address (see the module docstring for the result)."""
+    try:
+        addr = _addr(ip)
+    except ValueError:
+        return {"raw": "", "info": _info("error: invalid address"), "cover": ""}
+    cover = _host_cidr(addr)
+    if is_reserved(str(addr)):
+        return {"raw": f"{addr}: reserved address, not looked up", "info": _info("reserved"),
+                "cover": cover}
+    try:
+        net = _make_net(str(addr))
+    except Exception as e:  # noqa: BLE001 - IPDefinedError for ranges ipwhois knows better
+        return {"raw": f"{addr}: {e}", "info": _info("reserved"), "cover": cover}
+    base = get_bootstrap(settings).ip_base(str(addr))
+    if not base:
+        asn = asn_lookup(net, settings, source_ip)
+        return {"raw": f"{addr}: no RDAP service in the bootstrap registry",
+                "info": _info("error: no rdap service for address", **asn), "cover": cover}
+    url = f"{base}ip/{addr}"
+    try:
+        obj, text, final_url = fetch_rdap(url, timeout=float(settings.whois_timeout),
+                                          max_bytes=int(settings.whois_max_bytes), source_ip=source_ip)
+    except RdapNotFound as nf:
+        asn = asn_lookup(net, settings, source_ip)
+        return {"raw": str(nf.args[0]) if nf.args else "", "info": _info("not_found", base, **asn),
+                "cover": cover}
+    except LookupFailed as e:
+        asn = asn_lookup(net, settings, source_ip)
+        return {"raw": "", "info": _info(f"error: {e.reason}", base, **asn), "cover": cover}
+    asn = asn_lookup(net, settings, source_ip)
+    network = {}
+    status = "ok"
+    try:
+        from ipwhois.rdap import RDAP
+        parsed = RDAP(net).lookup(response=obj, bootstrap=True, root_ent_check=False, inc_raw=False,
+                                  retry_count=0, asn_data=None)
+        network = parsed.get("network") or {}
+    except Exception as e:  # noqa: BLE001 - ipwhois raises assorted errors on malformed objects
+        log.debug("ipwhois could not read the RDAP network object for %s: %s", addr, e)
+        status = "error: invalid rdap network object"
+    found = network_cover(obj, str(addr))
+    if found and ipaddress.ip_network(found).prefixlen >= _MIN_COVER_PREFIX[addr.version]:
+        cover = found  # a wider "network" is not trusted as a cache key (a hostile answer could claim /0)
+    country = network.get("country") or asn.get("asn_country")
+    info = _info(status, base, network_cidr=network.get("cidr") or found,
+                 network_name=network.get("name"), network_handle=network.get("handle"),
+                 country=country, **asn)
+    return {"raw": text, "info": info, "cover": cover}
