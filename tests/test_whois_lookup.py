@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import socket
 import threading
 import time
@@ -69,7 +70,9 @@ def w43():
 @pytest.fixture(scope="module")
 def nsd_port(tmp_path_factory):
     if not find_nsd():
-        pytest.skip("nsd not installed")
+        if os.environ.get("CI"):
+            pytest.fail("nsd is not installed: CI must `apt-get install -y nsd`")
+        pytest.skip("nsd not installed (apt-get install nsd)")
     proc, port = start_nsd({"asn.cymru.com.": cymru_zone()}, tmp_path_factory.mktemp("nsd"))
     yield port
     stop_nsd(proc)
@@ -93,11 +96,17 @@ def boot_dir(tmp_path_factory, rdap):
 
 
 @pytest.fixture(scope="module")
-def settings(boot_dir, w43, nsd_port):
+def settings(boot_dir, w43):
+    """No DNS server behind dns_servers (port 1): only `ip_settings` tests need NSD."""
     return dataclasses.replace(
         Settings(), rdap_bootstrap_dir=str(boot_dir), whois_timeout=TIMEOUT, whois_max_bytes=256 * 1024,
-        whois_referral_server=w43[0].label, dns_servers=(("127.0.0.1", nsd_port),), dns_timeout=1.0,
+        whois_referral_server=w43[0].label, dns_servers=(("127.0.0.1", 1),), dns_timeout=0.3,
         dns_retries=0)
+
+
+@pytest.fixture(scope="module")
+def ip_settings(settings, nsd_port):
+    return dataclasses.replace(settings, dns_servers=(("127.0.0.1", nsd_port),), dns_timeout=1.0)
 
 
 def timed(fn, *a, **kw):
@@ -395,10 +404,10 @@ def test_invalid_domain_name(settings):
 # ---------------------------------------------------------------- IP
 
 
-def test_ip_arin_with_asn_from_nsd(rdap, settings):
+def test_ip_arin_with_asn_from_nsd(rdap, ip_settings):
     rdap.route("/arin/ip/8.8.8.8", "ip", sample=ARIN_8_8_8)
     n = len(rdap.requests)
-    res = lookup_ip("8.8.8.8", settings, source_ip="127.0.0.2")
+    res = lookup_ip("8.8.8.8", ip_settings, source_ip="127.0.0.2")
     i = res["info"]
     assert i["status"] == "ok", i
     assert i["asn"] == "15169" and i["asn_cidr"] == "8.8.8.0/24" and i["asn_country"] == "US"
@@ -412,9 +421,9 @@ def test_ip_arin_with_asn_from_nsd(rdap, settings):
     assert rdap.requests[n:] == [("127.0.0.2", "/arin/ip/8.8.8.8")]
 
 
-def test_ip_ripe_range_cover_and_most_specific_asn(rdap, settings):
+def test_ip_ripe_range_cover_and_most_specific_asn(rdap, ip_settings):
     rdap.route("/ripe/ip/193.0.6.139", "ip", sample=RIPE_193_0_0)
-    res = lookup_ip("193.0.6.139", settings)
+    res = lookup_ip("193.0.6.139", ip_settings)
     i = res["info"]
     assert i["status"] == "ok" and i["country"] == "NL" and i["network_name"] == "RIPE-NCC"
     assert i["asn"] == "3333" and i["asn_cidr"] == "193.0.0.0/21"
@@ -422,9 +431,9 @@ def test_ip_ripe_range_cover_and_most_specific_asn(rdap, settings):
     assert res["cover"] == "193.0.0.0/21"
 
 
-def test_ipv6_longest_prefix_and_origin6(rdap, settings):
+def test_ipv6_longest_prefix_and_origin6(rdap, ip_settings):
     rdap.route(f"/arin/ip/{V6}", "ip", sample=ARIN_2001_4860)
-    res = lookup_ip(V6, settings)
+    res = lookup_ip(V6, ip_settings)
     assert res["info"]["status"] == "ok" and res["info"]["asn"] == "15169"
     assert res["info"]["server"] == rdap.base + "arin/"
     assert res["cover"] == "2001:4860::/32"
@@ -447,25 +456,24 @@ def test_public_addresses_are_not_reserved():
         assert not is_reserved(ip)
 
 
-def test_ip_rdap_statuses(rdap, settings):
+def test_ip_rdap_statuses(rdap, ip_settings):
     rdap.route("/arin/ip/8.8.4.4", "too_many", retry_after=7)
     with pytest.raises(RateLimited) as ei:
-        lookup_ip("8.8.4.4", settings)
+        lookup_ip("8.8.4.4", ip_settings)
     assert ei.value.retry_after == 7
     rdap.route("/arin/ip/8.8.8.8", "notfound")
-    res = lookup_ip("8.8.8.8", settings)
+    res = lookup_ip("8.8.8.8", ip_settings)
     assert res["info"]["status"] == "not_found" and res["info"]["asn"] == "15169"
     rdap.route("/arin/ip/8.8.8.8", "json", obj={"objectClassName": "ip network", "name": "no handle"})
-    assert lookup_ip("8.8.8.8", settings)["info"]["status"] == "error: invalid rdap network object"
+    assert lookup_ip("8.8.8.8", ip_settings)["info"]["status"] == "error: invalid rdap network object"
     rdap.route("/arin/ip/8.8.8.8", "ip", sample=dict(ARIN_8_8_8, cidr0_cidrs=[{"v4prefix": "0.0.0.0", "length": 0}],
                                                      startAddress="0.0.0.0", endAddress="255.255.255.255"))
-    assert lookup_ip("8.8.8.8", settings)["cover"] == "8.8.8.8/32"   # an absurd network is no cache key
+    assert lookup_ip("8.8.8.8", ip_settings)["cover"] == "8.8.8.8/32"   # an absurd network is no cache key
 
 
 def test_ip_without_dns_still_answers(rdap, settings):
     rdap.route("/arin/ip/8.8.8.8", "ip", sample=ARIN_8_8_8)
-    s = dataclasses.replace(settings, dns_servers=(("127.0.0.1", 1),), dns_timeout=0.3)
-    res = lookup_ip("8.8.8.8", s)
+    res = lookup_ip("8.8.8.8", settings)     # dns_servers: nothing listens there
     assert res["info"]["status"] == "ok" and res["info"]["asn"] is None
     assert res["info"]["asn_status"].startswith("error:")
 
