@@ -6,12 +6,12 @@ documents the format inline). ``load_watchlist`` parses and checks it into a ``W
 ``score`` is the sum of the ``score`` of every item in ``matches``. Every match item is a plain dict with at
 least ``rule`` and ``score``:
 
-    {"rule": "watched_domain", "value": "example.com", "score": 100}
+    {"rule": "watched_root", "value": "example.com", "score": 100}
     {"rule": "keyword", "value": "login", "score": 25}
     {"rule": "regex", "value": "keyword-pair", "pattern": "...", "score": 15}
     {"rule": "tld", "value": "tk", "score": 20}
-    {"rule": "brand_lookalike", "brand": "paypal", "label": "pаypal", "where": "root",
-     "homoglyph": True, "distance": 1, "score": 70}
+    {"rule": "brand_lookalike", "brand": "paypal", "label": "pаypal-help", "token": "pаypal",
+     "where": "root", "homoglyph": True, "distance": 1, "score": 70}
     {"rule": "brand_in_subdomain", "brand": "paypal", "label": "paypal", "where": "subdomain",
      "root": "evil.example", "score": 60}
     {"rule": "brand_in_label", "brand": "paypal", "label": "paypal-verify", "where": "root",
@@ -22,8 +22,11 @@ least ``rule`` and ``score``:
     {"rule": "many_hyphens", "value": 5, "score": 15}
     {"rule": "deep_subdomain", "value": 4, "score": 10}
 
-``label`` in brand items is the decoded (Unicode) label; ``where`` is ``root`` (the first label of the
-registrable domain) or ``subdomain`` (a label left of it). Only the strongest match counts per brand.
+``label`` in brand items is the decoded (Unicode) label, ``token`` the label or the hyphen-separated part
+of it that looks like the brand; ``where`` is ``root`` (the first label of the registrable domain) or
+``subdomain`` (a label left of it); ``distance`` is the edit distance (a swap counts 1) between the token
+and the brand's name. Only the strongest match counts per brand. Use the score, not ``len(matches)``:
+a name under ``ignore_domains`` gets ``(0, [])`` and rules may have zero or negative scores.
 
 Examples with the bundled list (pinned in tests/test_watchlist.py):
 
@@ -64,7 +67,8 @@ _DEFAULT_STRUCTURE = {"fake_tld": {"score": 20, "labels": ["com", "net", "org", 
                       "deep_subdomain": {"min": 4, "score": 10}}
 _LIST_DEFAULT_SCORE = {"keywords": 20, "tlds": 10, "watched_domains": 100}
 _BRAND_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_TOKEN_CACHE_MAX = 200_000
+_TOKEN_CACHE_MAX = 100_000
+_RESULT_CACHE_MAX = 50_000
 
 
 class WatchlistError(ValueError):
@@ -93,6 +97,7 @@ _UNICODE_TABLE = str.maketrans(_HOMOGLYPHS)
 # Digits that stand in for letters in ASCII look-alikes (paypa1, g00gle, micr0s0ft).
 _ASCII_TABLE = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t"})
 _MULTI = (("rn", "m"), ("vv", "w"))
+_NEEDS_FOLD = re.compile(r"[013457]|rn|vv")
 
 
 def fold(text: str) -> str:
@@ -106,6 +111,8 @@ def fold(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text)
         text = "".join(c for c in text if not unicodedata.combining(c)).lower().translate(_UNICODE_TABLE)
+    elif not _NEEDS_FOLD.search(text):
+        return text
     text = text.translate(_ASCII_TABLE)
     for a, b in _MULTI:
         if a in text:
@@ -124,13 +131,16 @@ def decode_label(label: str) -> str:
     return out.lower() if out else label
 
 
-def osa_distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours."""
+def osa_distance(a: str, b: str, limit: int | None = None) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours.
+    With `limit`, any answer above it may be returned as limit + 1 (stops early)."""
     if a == b:
         return 0
     la, lb = len(a), len(b)
     if not la or not lb:
         return la or lb
+    if limit is not None and abs(la - lb) > limit:
+        return limit + 1
     prev2: list[int] = []
     prev = list(range(lb + 1))
     for i in range(1, la + 1):
@@ -142,22 +152,15 @@ def osa_distance(a: str, b: str) -> int:
             if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == b[j - 1]:
                 v = min(v, prev2[j - 2] + 1)
             cur[j] = v
+        if limit is not None and min(cur) > limit and min(prev) > limit:  # swaps reach back two rows
+            return limit + 1
         prev2, prev = prev, cur
     return prev[lb]
 
 
-def _deletions(s: str, k: int) -> set[str]:
-    """All strings made from `s` by deleting up to `k` characters (s itself included)."""
-    out = {s}
-    frontier = {s}
-    for _ in range(k):
-        nxt = set()
-        for t in frontier:
-            for i in range(len(t)):
-                nxt.add(t[:i] + t[i + 1:])
-        out |= nxt
-        frontier = nxt
-    return out
+def _deletions1(s: str) -> list[str]:
+    """`s` and every string made from it by deleting one character."""
+    return [s] + [s[:i] + s[i + 1:] for i in range(len(s))]
 
 
 # --- The parsed watchlist ----------------------------------------------------------------------------------
@@ -188,62 +191,112 @@ class Watchlist:
         self.brands = tuple(brands)
         self.brand_rules = dict(brand_rules)
         self.structure = {k: dict(v) for k, v in structure.items()}
-        self._fake_tlds = frozenset(self.structure["fake_tld"]["labels"])
-        self._max_suffix_labels = max([t.count(".") + 1 for t in self.tlds] or [1])
-        # Indexes over the brands.
-        self._legit_by_domain: dict[str, set[int]] = {}
-        self._legit_by_label: dict[str, set[int]] = {}
-        self._by_skeleton: dict[str, list[int]] = {}
-        self._deletion_index: dict[str, set[int]] = {}
-        self._substring_brands = tuple(i for i, b in enumerate(self.brands)
-                                       if b.substring and len(b.skeleton) >= brand_rules["substring_min_length"])
-        kmax_by_len: dict[int, int] = {}
+        self._fake_tlds = frozenset(self.structure["fake_tld"]["labels"]) if self.structure["fake_tld"]["score"] \
+            else frozenset()
+        # One dict for everything looked up by a suffix of the name:
+        # suffix -> (watched score | None, ignored, tld score | None, brands legitimate there).
+        legit_by_domain: dict[str, set[int]] = {}
+        legit_by_label: dict[str, set[int]] = {}
         for i, b in enumerate(self.brands):
-            for d in b.domains:
-                self._legit_by_domain.setdefault(d, set()).add(i)
+            for dom in b.domains:
+                legit_by_domain.setdefault(dom, set()).add(i)
             for lab in b.any_suffix_labels:
-                self._legit_by_label.setdefault(lab, set()).add(i)
-            self._by_skeleton.setdefault(b.skeleton, []).append(i)
-            if b.max_distance:
-                for v in _deletions(b.skeleton, b.max_distance):
-                    self._deletion_index.setdefault(v, set()).add(i)
-                n = len(b.skeleton)
-                for length in range(n - b.max_distance, n + b.max_distance + 1):
-                    kmax_by_len[length] = max(kmax_by_len.get(length, 0), b.max_distance)
-        self._kmax_by_len = kmax_by_len
+                legit_by_label.setdefault(lab, set()).add(i)
+        keys = set(self.watched_domains) | self.ignore_domains | set(self.tlds) | set(legit_by_domain)
+        self._suffix_info = {s: (self.watched_domains.get(s), s in self.ignore_domains, self.tlds.get(s),
+                                 frozenset(legit_by_domain.get(s, ())))
+                             for s in keys}
+        self._legit_by_label = {k: frozenset(v) for k, v in legit_by_label.items()}
+        # Brand look-up: exact/homoglyph by skeleton; typos at distance 1 by a deletion index; typos at
+        # distance 2 by pigeonhole (one of three pieces of the brand survives two edits) then a bounded check.
+        self._by_skeleton: dict[str, tuple[int, ...]] = {}
+        typo1: dict[str, set[int]] = {}
+        self._typo1_lengths: set[int] = set()
+        typo2 = []
+        self._typo2_lengths: set[int] = set()
+        for i, b in enumerate(self.brands):
+            self._by_skeleton[b.skeleton] = self._by_skeleton.get(b.skeleton, ()) + (i,)
+            n = len(b.skeleton)
+            if b.max_distance == 1:
+                for v in _deletions1(b.skeleton):
+                    typo1.setdefault(v, set()).add(i)
+                self._typo1_lengths.update((n - 1, n, n + 1))
+            elif b.max_distance >= 2:
+                cut1, cut2 = n // 3, 2 * n // 3
+                pieces = (b.skeleton[:cut1], b.skeleton[cut1:cut2], b.skeleton[cut2:])
+                typo2.append((i, b.skeleton, n, pieces))
+                self._typo2_lengths.update(range(n - 2, n + 3))
+        self._typo1 = {k: tuple(v) for k, v in typo1.items()}
+        self._typo2 = tuple(typo2)
+        self._substring = tuple((i, b.skeleton, b.name) for i, b in enumerate(self.brands)
+                                if b.substring and len(b.skeleton) >= brand_rules["substring_min_length"])
+        # Keywords and brands-inside-labels are found through the first three letters of each: the name's
+        # trigrams are intersected (in C) with these, and only the few candidates are checked.
+        tri: dict[str, list] = {}
+        self._short_needles: list = []
+        for n, (kw, kwf, sc) in enumerate(self.keywords):
+            for needle in {kw, kwf}:
+                if len(needle) >= 3:
+                    tri.setdefault(needle[:3], []).append((0, n, needle))
+                else:
+                    self._short_needles.append((0, n, needle))
+        for n, (i, bsk, bname) in enumerate(self._substring):
+            tri.setdefault(bsk[:3], []).append((1, n, bsk))
+        self._trigram_index = {k: tuple(v) for k, v in tri.items()}
+        self._trigrams = frozenset(tri)
         self._token_cache: dict[str, tuple] = {}
+        self._result_cache: dict[tuple, tuple] = {}
+
+    def needles_in(self, text: str, folded: str) -> tuple[list[int], list[int]]:
+        """(indexes of keywords, indexes into _substring of brands) found in `text` or its skeleton."""
+        kws: list[int] = []
+        subs: list[int] = []
+        trigrams, index = self._trigrams, self._trigram_index
+        for s in (text, folded) if folded != text else (text,):
+            grams = trigrams.intersection([s[i:i + 3] for i in range(len(s) - 2)])
+            for g in grams:
+                for kind, n, needle in index[g]:
+                    if needle in s:
+                        (kws if kind == 0 else subs).append(n)
+            for kind, n, needle in self._short_needles:
+                if needle in s:
+                    kws.append(n)
+        if not kws and not subs:
+            return kws, subs
+        # Brands are looked for in the skeleton only.
+        if subs and folded != text:
+            subs = [n for n in subs if self._substring[n][1] in folded]
+        return sorted(set(kws)), sorted(set(subs))
 
     def describe(self) -> str:
         return (f"{self.source}: {len(self.keywords)} keywords, {len(self.regexes)} regexes, "
                 f"{len(self.watched_domains)} watched domains, {len(self.ignore_domains)} ignored, "
                 f"{len(self.tlds)} TLDs, {len(self.brands)} brands")
 
-    # Tokens (labels and hyphen-separated parts of labels) -> brand hits, memoised: most labels repeat.
-    def _token_hits(self, token: str) -> tuple:
+    def token_hits(self, token: str) -> tuple:
+        """Brands a label (or hyphen-separated part of one) is, or looks like:
+        ((brand index, "exact" | "homoglyph" | "typo", distance to the brand's name), ...). Memoised."""
         hit = self._token_cache.get(token)
         if hit is not None:
             return hit
         sk = fold(token)
         found: dict[int, tuple] = {}
         for i in self._by_skeleton.get(sk, ()):
-            b = self.brands[i]
-            if token == b.name:
-                found[i] = ("exact", 0)
-            else:
-                found[i] = ("homoglyph", osa_distance(token, b.name))
-        k = self._kmax_by_len.get(len(sk), 0)
-        if k:
-            cands: set[int] = set()
-            for v in _deletions(sk, k):
-                c = self._deletion_index.get(v)
-                if c:
-                    cands |= c
-            for i in cands:
-                if i in found:
+            name = self.brands[i].name
+            found[i] = ("exact", 0) if token == name else ("homoglyph", osa_distance(token, name))
+        n = len(sk)
+        if n in self._typo1_lengths:
+            idx = self._typo1
+            for v in _deletions1(sk):
+                for i in idx.get(v, ()):
+                    if i not in found and osa_distance(sk, self.brands[i].skeleton, 1) <= 1:
+                        found[i] = ("typo", osa_distance(token, self.brands[i].name))
+        if n in self._typo2_lengths:
+            for i, bsk, bn, (p1, p2, p3) in self._typo2:
+                if i in found or abs(bn - n) > 2 or not (p1 in sk or p2 in sk or p3 in sk):
                     continue
-                b = self.brands[i]
-                if osa_distance(sk, b.skeleton) <= b.max_distance:
-                    found[i] = ("typo", osa_distance(token, b.name))
+                if osa_distance(sk, bsk, 2) <= 2:
+                    found[i] = ("typo", osa_distance(token, self.brands[i].name))
         hit = tuple((i, kind, dist) for i, (kind, dist) in found.items())
         if len(self._token_cache) >= _TOKEN_CACHE_MAX:
             self._token_cache.clear()
@@ -474,21 +527,35 @@ _BRAND_RULE_ORDER = {"brand_lookalike": 0, "brand_in_subdomain": 1, "brand_in_la
 
 
 def score_domain(domain: str, root_domain: str, watchlist: Watchlist) -> tuple[int, list[dict]]:
-    """Score one name against a watchlist. Pure (apart from a memo inside the watchlist); never raises on
-    any input string.
+    """Score one name against a watchlist: ``(score, matches)``, score being the sum of the matches' scores.
 
-    `domain` is the normalised name (lowercase, punycode `xn--` labels); `root_domain` its registrable
-    domain (public suffix + one label, e.g. ``evil.co.uk``). When `root_domain` is empty or not a suffix of
-    `domain`, the last two labels are used.
+    Pure: the same arguments always give the same result (the watchlist memoises recent results and hands
+    out fresh copies, so callers may keep or change what they get). Never raises, whatever the strings.
 
-    >>> score_domain("paypal-login.com", "paypal-login.com", load_watchlist())
-    (75, [{'rule': 'keyword', 'value': 'login', 'score': 25}, {'rule': 'brand_in_label', ...}])
+    `domain` is the normalised name (lowercase, punycode `xn--` labels; a leading ``*.`` is ignored);
+    `root_domain` its registrable domain (one label + public suffix, e.g. ``evil.co.uk``). When
+    `root_domain` is empty or not a suffix of `domain`, the last two labels are used.
+
+    With the bundled list:
+        score_domain("paypal-login.com", "paypal-login.com", wl)
+        -> (75, [{"rule": "keyword", "value": "login", "score": 25},
+                 {"rule": "brand_in_label", "brand": "paypal", "label": "paypal-login", "where": "root",
+                  "homoglyph": False, "score": 50}])
     """
-    try:
-        return _score(domain, root_domain, watchlist)
-    except Exception:  # a rule bug must not take the pipeline down; log and score as nothing
-        log.exception("scoring %r failed", domain)
-        return 0, []
+    key = (domain, root_domain)
+    cache = watchlist._result_cache
+    hit = cache.get(key)
+    if hit is None:
+        try:
+            hit = _score(domain, root_domain, watchlist)
+        except Exception:  # a rule bug must not take the pipeline down; log and score as nothing
+            log.exception("scoring %r failed", domain)
+            return 0, []
+        if len(cache) >= _RESULT_CACHE_MAX:
+            cache.clear()
+        cache[key] = hit
+    score, matches = hit
+    return score, [dict(m) for m in matches] if matches else []
 
 
 def _score(domain: str, root_domain: str, wl: Watchlist) -> tuple[int, list[dict]]:
@@ -497,140 +564,159 @@ def _score(domain: str, root_domain: str, wl: Watchlist) -> tuple[int, list[dict
         d = d[2:]
     if not d:
         return 0, []
-    root = (root_domain or "").strip().lower().rstrip(".")
+    root = root_domain.strip().lower().rstrip(".") if root_domain else ""
     if not root or not (d == root or d.endswith("." + root)):
-        parts = d.rsplit(".", 2)
-        root = ".".join(parts[-2:])
+        root = ".".join(d.rsplit(".", 2)[-2:])
     suffix = root.partition(".")[2]
     name_part = d[: len(d) - len(suffix) - 1] if suffix else d
 
-    # Suffix walk: watched, ignored, suspicious TLD, brands' legitimate domains.
-    watched = None
+    # Suffix walk, longest first: watched, ignored, suspicious TLD, brands' legitimate domains.
+    watched = tld = None
     ignored = False
-    tld = None
-    legit: set[int] = set()
-    suffixes = [d]
-    pos = d.find(".")
-    while pos >= 0:
-        suffixes.append(d[pos + 1:])
-        pos = d.find(".", pos + 1)
-    for s in suffixes:  # longest first
-        if watched is None and s in wl.watched_domains:
-            watched = s
-        if s in wl.ignore_domains:
-            ignored = True
-        if tld is None and s in wl.tlds and s.count(".") < wl._max_suffix_labels:
-            tld = s
-        lg = wl._legit_by_domain.get(s)
-        if lg:
-            legit |= lg
+    legit: frozenset = frozenset()
+    info = wl._suffix_info
+    if info:
+        s, pos = d, 0
+        while True:
+            it = info.get(s)
+            if it is not None:
+                if watched is None and it[0] is not None:
+                    watched = s
+                if it[1]:
+                    ignored = True
+                if tld is None and it[2] is not None:
+                    tld = s
+                if it[3]:
+                    legit = legit | it[3]
+            pos = d.find(".", pos) + 1
+            if not pos:
+                break
+            s = d[pos:]
     matches: list[dict] = []
     if watched is not None:
-        matches.append({"rule": "watched_domain", "value": watched, "score": wl.watched_domains[watched]})
+        matches.append({"rule": "watched_root", "value": watched, "score": wl.watched_domains[watched]})
     elif ignored:
         return 0, []
     if tld is not None:
         matches.append({"rule": "tld", "value": tld, "score": wl.tlds[tld]})
 
-    # Decoded labels of the name part.
-    raw_labels = name_part.split(".")
+    # Decoded labels of the name part, and their homoglyph skeleton.
     if "xn--" in name_part:
-        labels = [decode_label(x) for x in raw_labels]
+        labels = [decode_label(x) for x in name_part.split(".")]
+        text = ".".join(labels)
     else:
-        labels = raw_labels
-    text = ".".join(labels)
+        labels = name_part.split(".")
+        text = name_part
     folded = fold(text)
 
-    for kw, kwf, sc in wl.keywords:
-        if kw in text or kwf in folded:
-            matches.append({"rule": "keyword", "value": kw, "score": sc})
+    kw_hits, sub_hits = wl.needles_in(text, folded)
+    for n in kw_hits:
+        kw, _kwf, sc = wl.keywords[n]
+        matches.append({"rule": "keyword", "value": kw, "score": sc})
 
     if wl.regexes:
-        full = d if labels is raw_labels else ".".join(labels) + (("." + suffix) if suffix else "")
+        full = d if text is name_part else (text + "." + suffix if suffix else text)
         for name, pat, rx, sc in wl.regexes:
             if rx.search(d) or (full is not d and rx.search(full)):
                 matches.append({"rule": "regex", "value": name, "pattern": pat, "score": sc})
 
-    # Brands.
+    # Brands: per brand, only the strongest match counts.
     if wl.brands:
-        rules = wl.brand_rules
-        root_label = labels[-1]
-        legit |= wl._legit_by_label.get(root_label, set()) if wl._legit_by_label else set()
         best: dict[int, dict] = {}
-
-        def offer(i: int, m: dict) -> None:
-            cur = best.get(i)
-            if cur is None or (m["score"], -_BRAND_RULE_ORDER[m["rule"]]) > (cur["score"], -_BRAND_RULE_ORDER[cur["rule"]]):
-                best[i] = m
-
+        rules = wl.brand_rules
         last = len(labels) - 1
+        root_label = labels[last]
+        if wl._legit_by_label:
+            lg = wl._legit_by_label.get(root_label)
+            if lg:
+                legit = legit | lg
+        cache = wl._token_cache
         for li, label in enumerate(labels):
+            hits = cache.get(label)
+            if hits is None:
+                hits = wl.token_hits(label)
+            if "-" in label:
+                for tok in label.split("-"):
+                    if tok and tok != label:
+                        th = cache.get(tok)
+                        if th is None:
+                            th = wl.token_hits(tok)
+                        if th:
+                            hits = hits + tuple((i, kind, dist, tok) for i, kind, dist in th)
+            if not hits:
+                continue
             where = "root" if li == last else "subdomain"
-            tokens = [label]
-            if "-" in label and not label.startswith("xn--"):
-                tokens += [t for t in label.split("-") if t and t != label]
-            for ti, tok in enumerate(tokens):
-                for i, kind, dist in wl._token_hits(tok):
-                    if i in legit:
-                        continue
-                    b = wl.brands[i]
-                    if kind == "exact":
-                        if where == "subdomain":
-                            offer(i, {"rule": "brand_in_subdomain", "brand": b.name, "label": label,
-                                      "where": where, "root": root, "score": rules["in_subdomain"]})
-                        elif ti == 0:
-                            offer(i, {"rule": "brand_other_root", "brand": b.name, "label": label,
-                                      "where": where, "root": root, "score": rules["other_root"]})
-                        else:
-                            offer(i, {"rule": "brand_in_label", "brand": b.name, "label": label,
-                                      "where": where, "homoglyph": False, "score": rules["in_label"]})
+            for h in hits:
+                i, kind = h[0], h[1]
+                if i in legit:
+                    continue
+                whole = len(h) == 3  # the whole label, not a hyphen-separated part
+                b = wl.brands[i]
+                if kind == "exact":
+                    if where == "subdomain":
+                        m = {"rule": "brand_in_subdomain", "brand": b.name, "label": label, "where": where,
+                             "root": root, "score": rules["in_subdomain"]}
+                    elif whole:
+                        m = {"rule": "brand_other_root", "brand": b.name, "label": label, "where": where,
+                             "root": root, "score": rules["other_root"]}
                     else:
-                        offer(i, {"rule": "brand_lookalike", "brand": b.name, "label": label, "where": where,
-                                  "homoglyph": kind == "homoglyph", "distance": dist,
-                                  "score": rules["lookalike"]})
-        for i in wl._substring_brands:
-            b = wl.brands[i]
-            if i in legit or b.skeleton not in folded:
+                        m = {"rule": "brand_in_label", "brand": b.name, "label": label, "where": where,
+                             "homoglyph": False, "score": rules["in_label"]}
+                else:
+                    m = {"rule": "brand_lookalike", "brand": b.name, "label": label,
+                         "token": label if whole else h[3], "where": where, "homoglyph": kind == "homoglyph",
+                         "distance": h[2], "score": rules["lookalike"]}
+                _offer(best, i, m)
+        for n in sub_hits:
+            i, bsk, bname = wl._substring[n]
+            if i in legit:
                 continue
             for li, label in enumerate(labels):
-                lf = fold(label) if label is not text else folded
-                if b.skeleton in lf and lf != b.skeleton:
-                    offer(i, {"rule": "brand_in_label", "brand": b.name, "label": label,
-                              "where": "root" if li == last else "subdomain",
-                              "homoglyph": b.name not in label, "score": rules["in_label"]})
+                lf = fold(label)
+                if bsk in lf and lf != bsk:
+                    _offer(best, i, {"rule": "brand_in_label", "brand": bname, "label": label,
+                                     "where": "root" if li == last else "subdomain",
+                                     "homoglyph": bname not in label, "score": rules["in_label"]})
                     break
-        for i in sorted(best, key=lambda i: (_BRAND_RULE_ORDER[best[i]["rule"]], wl.brands[i].name)):
-            matches.append(best[i])
+        if best:
+            for i in sorted(best, key=lambda i: (_BRAND_RULE_ORDER[best[i]["rule"]], wl.brands[i].name)):
+                matches.append(best[i])
 
     # Shape of the name.
     st = wl.structure
-    sub = labels[:-1]
-    fake = st["fake_tld"]
-    if fake["score"] and wl._fake_tlds:
+    n_sub = len(labels) - 1
+    fake = wl._fake_tlds
+    if fake:
         hit = None
         for li, label in enumerate(labels):
-            if li < len(sub) and label in wl._fake_tlds:
+            if li < n_sub and label in fake:
                 hit = label
-                break
-            if "-" in label:
-                for t in label.split("-"):
-                    if t in wl._fake_tlds:
-                        hit = t
+            elif "-" in label:
+                for tok in label.split("-"):
+                    if tok in fake:
+                        hit = tok
                         break
-                if hit:
-                    break
-        if hit:
-            matches.append({"rule": "fake_tld", "value": hit, "score": fake["score"]})
+            if hit:
+                matches.append({"rule": "fake_tld", "value": hit, "score": st["fake_tld"]["score"]})
+                break
     hy = st["many_hyphens"]
-    if hy["score"]:
+    if hy["score"] and "-" in text:
         n = text.count("-")
+        if "xn--" in text:  # labels left undecoded: their prefix is not a hyphen anybody typed
+            n -= 2 * sum(1 for label in labels if label.startswith("xn--"))
         if n >= hy["min"] > 0:
             matches.append({"rule": "many_hyphens", "value": n, "score": hy["score"]})
     deep = st["deep_subdomain"]
-    if deep["score"] and len(sub) >= deep["min"] > 0:
-        matches.append({"rule": "deep_subdomain", "value": len(sub), "score": deep["score"]})
+    if deep["score"] and n_sub >= deep["min"] > 0:
+        matches.append({"rule": "deep_subdomain", "value": n_sub, "score": deep["score"]})
 
     return sum(m["score"] for m in matches), matches
+
+
+def _offer(best: dict[int, dict], i: int, m: dict) -> None:
+    cur = best.get(i)
+    if cur is None or (m["score"], -_BRAND_RULE_ORDER[m["rule"]]) > (cur["score"], -_BRAND_RULE_ORDER[cur["rule"]]):
+        best[i] = m
 
 
 # --- Hot reloading ----------------------------------------------------------------------------------------------
