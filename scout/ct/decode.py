@@ -24,6 +24,7 @@ Wire formats (RFC 6962 §3.4, C2SP static-ct-api):
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import ipaddress
 import time
@@ -45,33 +46,6 @@ LEAF_INDEX_EXTENSION = 0        # static-ct-api: CtExtensions carry the 40-bit l
 # ---------------------------------------------------------------------------------------------------
 # TLS-style byte reading
 
-class _Reader:
-    """Reads big-endian integers and length-prefixed vectors; any overrun raises MalformedEntry."""
-
-    __slots__ = ("buf", "pos")
-
-    def __init__(self, buf: bytes, pos: int = 0) -> None:
-        self.buf = buf
-        self.pos = pos
-
-    def take(self, n: int, what: str) -> bytes:
-        end = self.pos + n
-        if end > len(self.buf):
-            raise MalformedEntry("truncated", f"{what}: need {n} bytes at offset {self.pos}, have {len(self.buf) - self.pos}")
-        out = self.buf[self.pos:end]
-        self.pos = end
-        return out
-
-    def uint(self, n: int, what: str) -> int:
-        return int.from_bytes(self.take(n, what), "big")
-
-    def vector(self, len_bytes: int, what: str) -> bytes:
-        return self.take(self.uint(len_bytes, what + " length"), what)
-
-    def done(self) -> bool:
-        return self.pos >= len(self.buf)
-
-
 @dataclass
 class LogEntry:
     """One decoded log entry, before certificate parsing. `chain` holds DERs (RFC 6962) or, for tiles,
@@ -87,52 +61,67 @@ class LogEntry:
     leaf_index: int | None = None       # static-ct-api only
 
 
-def _timestamped_entry(r: _Reader) -> tuple[int, int, bytes, bytes, bytes]:
-    """-> (timestamp, entry_type, cert_or_tbs, issuer_key_hash, extensions)."""
-    timestamp = r.uint(8, "timestamp")
-    entry_type = r.uint(2, "entry_type")
+def _vector(buf: bytes, pos: int, len_bytes: int, what: str) -> tuple[bytes, int]:
+    """A length-prefixed field at pos -> (its bytes, position after it). Raises MalformedEntry."""
+    start = pos + len_bytes
+    if start > len(buf):
+        raise MalformedEntry("truncated", f"{what} length at offset {pos}")
+    end = start + int.from_bytes(buf[pos:start], "big")
+    if end > len(buf):
+        raise MalformedEntry("truncated", f"{what}: need {end - start} bytes at offset {start}, have {len(buf) - start}")
+    return buf[start:end], end
+
+
+def _timestamped_entry(buf: bytes, pos: int) -> tuple[int, int, bytes, bytes, bytes, int]:
+    """TimestampedEntry at pos -> (timestamp, entry_type, cert_or_tbs, issuer_key_hash, extensions, end)."""
+    if pos + 10 > len(buf):
+        raise MalformedEntry("truncated", f"TimestampedEntry header at offset {pos}")
+    timestamp = int.from_bytes(buf[pos:pos + 8], "big")
+    entry_type = (buf[pos + 8] << 8) | buf[pos + 9]
+    pos += 10
     if entry_type == X509_ENTRY:
-        signed, ikh = r.vector(3, "certificate"), b""
+        signed, pos = _vector(buf, pos, 3, "certificate")
+        ikh = b""
     elif entry_type == PRECERT_ENTRY:
-        ikh = r.take(32, "issuer_key_hash")
-        signed = r.vector(3, "tbs_certificate")
+        if pos + 32 > len(buf):
+            raise MalformedEntry("truncated", "issuer_key_hash")
+        ikh = buf[pos:pos + 32]
+        signed, pos = _vector(buf, pos + 32, 3, "tbs_certificate")
     else:
         raise MalformedEntry("entry_type", f"unknown entry type {entry_type}")
-    extensions = r.vector(2, "extensions")
-    return timestamp, entry_type, signed, ikh, extensions
+    extensions, pos = _vector(buf, pos, 2, "extensions")
+    return timestamp, entry_type, signed, ikh, extensions, pos
 
 
 def _cert_list(data: bytes, what: str) -> list[bytes]:
-    r = _Reader(data)
-    out = []
-    while not r.done():
-        out.append(r.vector(3, what))
+    out, pos = [], 0
+    while pos < len(data):
+        cert, pos = _vector(data, pos, 3, what)
+        out.append(cert)
     return out
 
 
 def parse_rfc6962_entry(leaf_input: bytes, extra_data: bytes) -> LogEntry:
     """A get-entries item (already base64-decoded) -> LogEntry. Raises MalformedEntry."""
-    r = _Reader(leaf_input)
-    version, leaf_type = r.uint(1, "version"), r.uint(1, "leaf_type")
-    if version != 0 or leaf_type != 0:
-        raise MalformedEntry("leaf_version", f"MerkleTreeLeaf version {version}, leaf type {leaf_type}")
-    timestamp, entry_type, signed, ikh, _ext = _timestamped_entry(r)
-    if not r.done():
-        raise MalformedEntry("trailing_bytes", f"{len(leaf_input) - r.pos} bytes after the MerkleTreeLeaf")
-    x = _Reader(extra_data)
+    if len(leaf_input) < 2 or leaf_input[0] != 0 or leaf_input[1] != 0:
+        raise MalformedEntry("leaf_version", f"MerkleTreeLeaf does not start with version 1, timestamped_entry: {leaf_input[:2].hex()}")
+    timestamp, entry_type, signed, ikh, _ext, pos = _timestamped_entry(leaf_input, 2)
+    if pos != len(leaf_input):
+        raise MalformedEntry("trailing_bytes", f"{len(leaf_input) - pos} bytes after the MerkleTreeLeaf")
     if entry_type == X509_ENTRY:
-        chain = _cert_list(x.vector(3, "certificate_chain"), "chain certificate")
-        return LogEntry(timestamp, entry_type, signed, chain)
-    precert = x.vector(3, "pre_certificate")
-    chain = _cert_list(x.vector(3, "precertificate_chain"), "chain certificate")
-    return LogEntry(timestamp, entry_type, precert, chain, issuer_key_hash=ikh, tbs=signed)
+        chain_bytes, _ = _vector(extra_data, 0, 3, "certificate_chain")
+        return LogEntry(timestamp, entry_type, signed, _cert_list(chain_bytes, "chain certificate"))
+    precert, pos = _vector(extra_data, 0, 3, "pre_certificate")
+    chain_bytes, _ = _vector(extra_data, pos, 3, "precertificate_chain")
+    return LogEntry(timestamp, entry_type, precert, _cert_list(chain_bytes, "chain certificate"),
+                    issuer_key_hash=ikh, tbs=signed)
 
 
 def _leaf_index(extensions: bytes) -> int | None:
-    r = _Reader(extensions)
-    while not r.done():
-        ext_type = r.uint(1, "extension_type")
-        data = r.vector(2, "extension_data")
+    pos = 0
+    while pos < len(extensions):
+        ext_type = extensions[pos]
+        data, pos = _vector(extensions, pos + 1, 2, "extension_data")
         if ext_type == LEAF_INDEX_EXTENSION:
             if len(data) != 5:
                 raise MalformedEntry("leaf_index", f"leaf_index of {len(data)} bytes")
@@ -144,24 +133,23 @@ def parse_data_tile(data: bytes, expected: int, first_index: int = 0) -> tuple[l
     """A static-ct-api data tile -> ([LogEntry or MalformedEntry, ...], error).
 
     Framing errors stop the parse: the entries before the break are returned with a TruncatedTile (fetch
-    the tile again for the rest). A well-framed entry whose own fields are wrong (an unknown entry type
-    cannot be framed, so that also stops the parse; a bad leaf_index does not) comes back as a
-    MalformedEntry in its slot, to be counted and skipped.
+    the tile again for the rest). A well-framed entry whose own fields are wrong (bad chain length, a
+    leaf_index that disagrees with its position) comes back as a MalformedEntry in its slot, to be
+    counted and skipped.
     """
-    r = _Reader(data)
     out: list = []
+    pos = 0
     while len(out) < expected:
-        start = r.pos
+        start = pos
         try:
-            timestamp, entry_type, signed, ikh, ext = _timestamped_entry(r)
-            precert = r.vector(3, "pre_certificate") if entry_type == PRECERT_ENTRY else b""
-            fps = r.vector(2, "certificate_chain")
+            timestamp, entry_type, signed, ikh, ext, pos = _timestamped_entry(data, pos)
+            precert, pos = _vector(data, pos, 3, "pre_certificate") if entry_type == PRECERT_ENTRY else (b"", pos)
+            fps, pos = _vector(data, pos, 2, "certificate_chain")
         except MalformedEntry as e:
             return out, TruncatedTile(len(out), expected, f"(at byte {start}: {e})")
         if len(fps) % 32:
             out.append(MalformedEntry("fingerprints", f"chain of {len(fps)} bytes is not a list of SHA-256 hashes"))
             continue
-        fingerprints = [fps[i:i + 32] for i in range(0, len(fps), 32)]
         try:
             leaf_index = _leaf_index(ext)
         except MalformedEntry as e:
@@ -171,13 +159,14 @@ def parse_data_tile(data: bytes, expected: int, first_index: int = 0) -> tuple[l
         if leaf_index is not None and leaf_index != want:
             out.append(MalformedEntry("leaf_index", f"entry says leaf_index {leaf_index}, position is {want}"))
             continue
+        fingerprints = [fps[i:i + 32] for i in range(0, len(fps), 32)]
         if entry_type == X509_ENTRY:
             out.append(LogEntry(timestamp, entry_type, signed, chain_fingerprints=fingerprints, leaf_index=leaf_index))
         else:
             out.append(LogEntry(timestamp, entry_type, precert, chain_fingerprints=fingerprints,
                                 issuer_key_hash=ikh, tbs=signed, leaf_index=leaf_index))
-    if not r.done():
-        return out, TruncatedTile(len(out), expected, f"({len(data) - r.pos} bytes after the last entry)")
+    if pos != len(data):
+        return out, TruncatedTile(len(out), expected, f"({len(data) - pos} bytes after the last entry)")
     return out, None
 
 
@@ -256,6 +245,11 @@ def _name(name: x509.Name) -> dict:
         key = _NAME_FIELDS.get(oid)
         if key is not None and isinstance(attr.value, str):
             values.setdefault(key, []).append(attr.value)
+    return _subject_dict(cn, values)
+
+
+def _subject_dict(cn: str, values: dict[str, list[str]]) -> dict:
+    """Go pkix.Name semantics: repeated attributes joined with ",", CN always present (maybe "")."""
     c, l_, o, ou, st = (",".join(values[k]) if k in values else None for k in ("C", "L", "O", "OU", "ST"))
     agg = []
     if c is not None:
@@ -294,7 +288,75 @@ def _timestamp(cert: x509.Certificate, which: str) -> int:
 
 
 def leaf_cert_fields(der: bytes) -> dict:
-    """DER certificate (or precertificate) -> certstream `leaf_cert` dict. Raises MalformedEntry."""
+    """DER certificate (or precertificate) -> certstream `leaf_cert` dict. Raises MalformedEntry.
+
+    The subject and the extensions come from a small DER walk (`_der_parts`), and issuers from a cache,
+    because building cryptography's Python objects for every name and extension costs more than the
+    rest of the decode. Anything that walk does not expect sends the certificate through
+    `reference_leaf_cert_fields`, the plain cryptography version; the tests check both give identical
+    output. cryptography still loads every certificate (validity, serial, signature algorithm), so a
+    certificate it rejects is malformed either way.
+    """
+    try:
+        issuer_raw, subject, ext_list = _der_parts(der)
+        exts = _fast_extensions(ext_list)
+    except _DerError:
+        return reference_leaf_cert_fields(der)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        issuer = _ISSUERS.get(issuer_raw)
+        if issuer is None:
+            issuer = _name(cert.issuer)
+            if len(_ISSUERS) >= _ISSUER_CACHE_SIZE:
+                _ISSUERS.clear()
+            _ISSUERS[issuer_raw] = issuer
+        not_before = _timestamp(cert, "not_valid_before_utc")
+        not_after = _timestamp(cert, "not_valid_after_utc")
+        serial = _serial(cert.serial_number)
+        sig = _signature_algorithm(cert)
+    except ValueError as e:
+        raise MalformedEntry("certificate", str(e)) from None
+    domains, is_ca, ext_out = exts
+    return _assemble(der, domains, is_ca, ext_out, subject, dict(issuer), not_before, not_after, serial, sig)
+
+
+def _assemble(der, domains, is_ca, ext_out, subject, issuer, not_before, not_after, serial, sig) -> dict:
+    cn = subject["CN"]
+    if cn and not is_ca and cn not in domains:
+        domains = domains + [cn]
+    sha1 = _colon_hex_upper(hashlib.sha1(der).digest())
+    return {
+        "all_domains": domains,
+        "as_der": base64.b64encode(der).decode("ascii"),
+        "extensions": ext_out,
+        "fingerprint": sha1,
+        "sha1": sha1,
+        "sha256": _colon_hex_upper(hashlib.sha256(der).digest()),
+        "not_after": not_after,
+        "not_before": not_before,
+        "serial_number": serial,
+        "signature_algorithm": sig,
+        "subject": subject,
+        "issuer": issuer,
+        "is_ca": is_ca,
+    }
+
+
+def _extensions_dict(aia, aki, bc, pol, ku, san, ski, poison) -> dict:
+    """Same key order as certstream-server-go's Extensions struct (omitempty fields left out)."""
+    out = {}
+    for key, value in (("authorityInfoAccess", aia), ("authorityKeyIdentifier", aki), ("basicConstraints", bc),
+                       ("certificatePolicies", pol), ("keyUsage", ku), ("subjectAltName", san),
+                       ("subjectKeyIdentifier", ski)):
+        if value is not None:
+            out[key] = value
+    if poison:
+        out["ctlPoisonByte"] = True
+    return out
+
+
+def reference_leaf_cert_fields(der: bytes) -> dict:
+    """The same result as leaf_cert_fields, computed only through cryptography's objects."""
     try:
         cert = x509.load_der_x509_certificate(der)
         subject = _name(cert.subject)
@@ -311,7 +373,6 @@ def leaf_cert_fields(der: bytes) -> dict:
         exts = ()          # e.g. a duplicated extension: keep the rest of the certificate
     domains: list[str] = []
     is_ca = False
-    ext_out: dict = {}
     aia = aki = bc = pol = ku = san = ski = None
     poison = False
     for ext in exts:
@@ -352,33 +413,333 @@ def leaf_cert_fields(der: bytes) -> dict:
             pol = "".join(f"Policy: {p.policy_identifier.dotted_string}\n" for p in v)
         elif oid == _OID_POISON:
             poison = True
-    # Same key order as certstream-server-go's Extensions struct (omitempty fields left out).
-    for key, value in (("authorityInfoAccess", aia), ("authorityKeyIdentifier", aki), ("basicConstraints", bc),
-                       ("certificatePolicies", pol), ("keyUsage", ku), ("subjectAltName", san),
-                       ("subjectKeyIdentifier", ski)):
-        if value is not None:
-            ext_out[key] = value
-    if poison:
-        ext_out["ctlPoisonByte"] = True
-    cn = subject["CN"]
-    if cn and not is_ca and cn not in domains:
-        domains = domains + [cn]
-    sha1 = _colon_hex_upper(hashlib.sha1(der).digest())
-    return {
-        "all_domains": domains,
-        "as_der": base64.b64encode(der).decode("ascii"),
-        "extensions": ext_out,
-        "fingerprint": sha1,
-        "sha1": sha1,
-        "sha256": _colon_hex_upper(hashlib.sha256(der).digest()),
-        "not_after": not_after,
-        "not_before": not_before,
-        "serial_number": serial,
-        "signature_algorithm": sig,
-        "subject": subject,
-        "issuer": issuer,
-        "is_ca": is_ca,
-    }
+    return _assemble(der, domains, is_ca, _extensions_dict(aia, aki, bc, pol, ku, san, ski, poison),
+                     subject, issuer, not_before, not_after, serial, sig)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fast path: the parts of a certificate we need, read straight from its DER
+
+class _DerError(Exception):
+    """Something the fast path does not handle; the reference path decides."""
+
+
+_ISSUERS: dict[bytes, dict] = {}        # raw issuer Name -> subject dict (a few hundred CAs in practice)
+_ISSUER_CACHE_SIZE = 4096
+
+_E_SAN = bytes.fromhex("551d11")
+_E_BC = bytes.fromhex("551d13")
+_E_KU = bytes.fromhex("551d0f")
+_E_SKI = bytes.fromhex("551d0e")
+_E_AKI = bytes.fromhex("551d23")
+_E_POLICIES = bytes.fromhex("551d20")
+_E_AIA = bytes.fromhex("2b06010505070101")
+_E_POISON = bytes.fromhex("2b06010401d679020403")
+_AD_OCSP = bytes.fromhex("2b06010505073001")
+_AD_CA_ISSUERS = bytes.fromhex("2b06010505073002")
+_KU_LABELS = ("Digital Signature", "Content Commitment", "Key Encipherment", "Data Encipherment",
+              "Key Agreement", "Certificate Signing", "CRL Signing", "Encipher Only", "Decipher Only")
+
+
+def _tlv(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the DER element at pos; it must end by `end`."""
+    tag, ln = buf[pos], buf[pos + 1]     # IndexError past the end: callers treat it as _DerError
+    pos += 2
+    if ln > 0x7F:
+        n = ln & 0x7F
+        if n == 0 or n > 3:
+            raise _DerError
+        ln = int.from_bytes(buf[pos:pos + n], "big")
+        pos += n
+    if (tag & 0x1F) == 0x1F or pos + ln > end:
+        raise _DerError
+    return tag, pos, pos + ln
+
+
+def _children(buf: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    out = []
+    while start < end:
+        t = _tlv(buf, start, end)
+        out.append(t)
+        start = t[2]
+    return out
+
+
+def _der_parts(der: bytes) -> tuple[bytes, dict, list[tuple[bytes, bytes]]]:
+    """-> (raw issuer Name, subject dict, [(extension OID bytes, extension value bytes), ...])."""
+    try:
+        n = len(der)
+        tag, s, e = _tlv(der, 0, n)
+        if tag != 0x30 or e != n:
+            raise _DerError
+        tag, s, tbs_end = _tlv(der, s, e)                  # TBSCertificate
+        if tag != 0x30:
+            raise _DerError
+        tag, cs, ce = _tlv(der, s, tbs_end)
+        if tag == 0xA0:                                     # [0] version, then the serial
+            tag, cs, ce = _tlv(der, ce, tbs_end)
+        tag, cs, ce = _tlv(der, ce, tbs_end)                # signature algorithm
+        tag, cs, ce = _tlv(der, ce, tbs_end)                # issuer
+        if tag != 0x30:
+            raise _DerError
+        issuer_raw = der[cs:ce]
+        tag, cs, ce = _tlv(der, ce, tbs_end)                # validity
+        tag, cs, ce = _tlv(der, ce, tbs_end)                # subject
+        if tag != 0x30:
+            raise _DerError
+        subject = _fast_name(der, cs, ce)
+        exts: list[tuple[bytes, bytes]] = []
+        pos = ce
+        while pos < tbs_end:                                # subject public key, [1], [2], [3]
+            tag, cs, pos = _tlv(der, pos, tbs_end)
+            if tag != 0xA3:
+                continue
+            tag, xs, xe = _tlv(der, cs, pos)
+            if tag != 0x30 or xe != pos:
+                raise _DerError
+            _extension_list(der, xs, xe, exts)
+        return issuer_raw, subject, exts
+    except IndexError:
+        raise _DerError from None
+
+
+_N_CN = bytes.fromhex("550403")
+_N_FIELDS = {bytes.fromhex("550406"): "C", bytes.fromhex("550407"): "L", bytes.fromhex("55040a"): "O",
+             bytes.fromhex("55040b"): "OU", bytes.fromhex("550409"): "ST"}
+_STRING_TAGS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii"}   # UTF8String, PrintableString, IA5String
+
+
+def _fast_name(der: bytes, pos: int, end: int) -> dict:
+    """A Name (RDNSequence content) -> certstream subject dict, like `_name`. Attribute values in string
+    types other than UTF8/Printable/IA5 send the certificate down the reference path."""
+    values: dict[str, list[str]] = {}
+    cn = ""
+    while pos < end:
+        tag, rs, pos = _tlv(der, pos, end)                   # RelativeDistinguishedName SET
+        if tag != 0x31:
+            raise _DerError
+        while rs < pos:
+            tag, as_, rs = _tlv(der, rs, pos)                # AttributeTypeAndValue SEQUENCE
+            otag, os_, oe = _tlv(der, as_, rs)
+            vtag, vs, ve = _tlv(der, oe, rs)
+            if tag != 0x30 or otag != 0x06 or ve != rs:
+                raise _DerError
+            oid = der[os_:oe]
+            key = "CN" if oid == _N_CN else _N_FIELDS.get(oid)
+            if key is None:
+                continue
+            codec = _STRING_TAGS.get(vtag)
+            if codec is None:
+                raise _DerError
+            try:
+                text = der[vs:ve].decode(codec)
+            except UnicodeDecodeError:
+                raise _DerError from None
+            if key == "CN":
+                cn = text
+            else:
+                values.setdefault(key, []).append(text)
+    return _subject_dict(cn, values)
+
+
+def _extension_list(der: bytes, pos: int, end: int, out: list) -> None:
+    """Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }.
+
+    Read inline (no call per element): this loop runs for every extension of every certificate."""
+    while pos < end:
+        if der[pos] != 0x30:
+            raise _DerError
+        ln, pos = der[pos + 1], pos + 2
+        if ln > 0x7F:
+            k = ln & 0x7F
+            ln, pos = int.from_bytes(der[pos:pos + k], "big"), pos + k
+        ext_end = pos + ln
+        if der[pos] != 0x06 or der[pos + 1] > 0x7F:
+            raise _DerError
+        oid_end = pos + 2 + der[pos + 1]
+        oid = der[pos + 2:oid_end]
+        pos = oid_end
+        if der[pos] == 0x01:                                # critical
+            if der[pos + 1] != 1:
+                raise _DerError
+            pos += 3
+        if der[pos] != 0x04:
+            raise _DerError
+        ln, pos = der[pos + 1], pos + 2
+        if ln > 0x7F:
+            k = ln & 0x7F
+            ln, pos = int.from_bytes(der[pos:pos + k], "big"), pos + k
+        if pos + ln != ext_end or ext_end > end:
+            raise _DerError
+        out.append((oid, der[pos:ext_end]))
+        pos = ext_end
+
+
+def _ascii(b: bytes) -> str:
+    try:
+        return b.decode("ascii")
+    except UnicodeDecodeError:
+        raise _DerError from None
+
+
+def _oid_text(b: bytes) -> str:
+    if not b or b[-1] & 0x80:
+        raise _DerError
+    arcs, n = [], 0
+    for byte in b:
+        n = (n << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(n)
+            n = 0
+    first = arcs[0]
+    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
+    return ".".join(map(str, head + arcs[1:]))
+
+
+def _outer(v: bytes, want_tag: int) -> tuple[int, int]:
+    try:
+        tag, s, e = _tlv(v, 0, len(v))
+    except IndexError:
+        raise _DerError from None
+    if tag != want_tag or e != len(v):
+        raise _DerError
+    return s, e
+
+
+def _fmt_san(v: bytes) -> tuple[list[str], str]:
+    s, e = _outer(v, 0x30)
+    dns, emails, ips = [], [], []
+    pos = s
+    while pos < e:                       # GeneralName entries, read inline (certificates carry hundreds)
+        tag, ln, pos = v[pos], v[pos + 1], pos + 2
+        if ln > 0x7F:
+            k = ln & 0x7F
+            ln, pos = int.from_bytes(v[pos:pos + k], "big"), pos + k
+        value, pos = v[pos:pos + ln], pos + ln
+        if pos > e:
+            raise _DerError
+        if tag == 0x82:
+            dns.append(_ascii(value))
+        elif tag == 0x81:
+            emails.append(_ascii(value))
+        elif tag == 0x87:
+            if ln == 4:
+                ips.append(str(ipaddress.IPv4Address(value)))
+            elif ln == 16:
+                ips.append(_ip_text(ipaddress.IPv6Address(value)))
+            else:
+                raise _DerError
+    return dns, ", ".join(["DNS:" + d for d in dns] + ["email:" + m for m in emails] + ["IP Address:" + i for i in ips])
+
+
+def _fmt_bc(v: bytes) -> str:
+    s, e = _outer(v, 0x30)
+    kids = _children(v, s, e)
+    if kids and kids[0][0] == 0x01:
+        if kids[0][2] - kids[0][1] != 1:
+            raise _DerError
+        return "CA:TRUE" if v[kids[0][1]] else "CA:FALSE"
+    return "CA:FALSE"
+
+
+def _fmt_aki(v: bytes) -> str:
+    s, e = _outer(v, 0x30)
+    keyid = b""
+    for tag, ks, ke in _children(v, s, e):
+        if tag == 0x80:
+            keyid = v[ks:ke]
+    return _key_id(keyid)
+
+
+def _fmt_ski(v: bytes) -> str:
+    s, e = _outer(v, 0x04)
+    return _key_id(v[s:e])
+
+
+def _fmt_ku(v: bytes) -> str:
+    s, e = _outer(v, 0x03)
+    if e == s:
+        raise _DerError
+    nbits = (e - s - 1) * 8
+    bits = int.from_bytes(v[s + 1:e], "big") if nbits else 0
+    set_bits = [i for i in range(min(nbits, 9)) if bits >> (nbits - 1 - i) & 1]
+    if any(i >= 7 for i in set_bits) and 4 not in set_bits:
+        raise _DerError         # encipher/decipher-only without key agreement: the reference path decides
+    return ", ".join(_KU_LABELS[i] for i in set_bits)
+
+
+def _fmt_aia(v: bytes) -> str:
+    s, e = _outer(v, 0x30)
+    issuers, ocsp = [], []
+    for tag, ds, de in _children(v, s, e):
+        kids = _children(v, ds, de)
+        if tag != 0x30 or len(kids) != 2 or kids[0][0] != 0x06:
+            raise _DerError
+        method = v[kids[0][1]:kids[0][2]]
+        if kids[1][0] == 0x86:
+            uri = "URI:" + _ascii(v[kids[1][1]:kids[1][2]])
+            if method == _AD_CA_ISSUERS:
+                issuers.append(uri)
+            elif method == _AD_OCSP:
+                ocsp.append(uri)
+    return ", ".join(issuers + ocsp)
+
+
+def _fmt_policies(v: bytes) -> str:
+    s, e = _outer(v, 0x30)
+    lines = []
+    for tag, ps, pe in _children(v, s, e):
+        ptag, os_, oe = _tlv(v, ps, pe)
+        if tag != 0x30 or ptag != 0x06:
+            raise _DerError
+        lines.append(f"Policy: {_oid_text(v[os_:oe])}\n")
+    return "".join(lines)
+
+
+# Extensions whose text depends only on their value, which repeats across a CA's certificates: cached.
+_SHARED_EXTENSIONS = {
+    _E_AIA: ("authorityInfoAccess", _fmt_aia),
+    _E_AKI: ("authorityKeyIdentifier", _fmt_aki),
+    _E_BC: ("basicConstraints", _fmt_bc),
+    _E_POLICIES: ("certificatePolicies", _fmt_policies),
+    _E_KU: ("keyUsage", _fmt_ku),
+}
+_EXT_TEXT: dict[tuple[bytes, bytes], str] = {}
+_EXT_TEXT_SIZE = 8192
+
+
+def _fast_extensions(exts: list[tuple[bytes, bytes]]) -> tuple[list, bool, dict]:
+    """-> (SAN DNS names, is_ca, certstream extensions dict), from raw extension values."""
+    if len({oid for oid, _ in exts}) != len(exts):
+        raise _DerError                 # duplicated extension: let the reference path decide
+    domains: list[str] = []
+    found: dict[str, str] = {}
+    poison = False
+    try:
+        for oid, v in exts:
+            if oid == _E_SAN:
+                domains, found["subjectAltName"] = _fmt_san(v)
+            elif oid == _E_SKI:
+                found["subjectKeyIdentifier"] = _fmt_ski(v)
+            elif oid == _E_POISON:
+                poison = True
+            else:
+                spec = _SHARED_EXTENSIONS.get(oid)
+                if spec is None:
+                    continue
+                text = _EXT_TEXT.get((oid, v))
+                if text is None:
+                    text = spec[1](v)
+                    if len(_EXT_TEXT) >= _EXT_TEXT_SIZE:
+                        _EXT_TEXT.clear()
+                    _EXT_TEXT[(oid, v)] = text
+                found[spec[0]] = text
+    except IndexError:
+        raise _DerError from None
+    g = found.get
+    return domains, g("basicConstraints") == "CA:TRUE", _extensions_dict(
+        g("authorityInfoAccess"), g("authorityKeyIdentifier"), g("basicConstraints"), g("certificatePolicies"),
+        g("keyUsage"), g("subjectAltName"), g("subjectKeyIdentifier"), poison)
 
 
 def _copy_leaf(d: dict) -> dict:
@@ -456,8 +817,8 @@ def decode_rfc6962(leaf_input_b64: str, extra_data_b64: str, index: int, source:
                    chain_cache: ChainCache | None = None) -> dict:
     """One get-entries item, as served (base64) -> frame. Raises MalformedEntry."""
     try:
-        leaf_input = base64.b64decode(leaf_input_b64, validate=True)
-        extra_data = base64.b64decode(extra_data_b64, validate=True)
-    except (ValueError, TypeError) as e:
+        leaf_input = binascii.a2b_base64(leaf_input_b64, strict_mode=True)
+        extra_data = binascii.a2b_base64(extra_data_b64, strict_mode=True)
+    except (ValueError, TypeError) as e:         # binascii.Error is a ValueError
         raise MalformedEntry("base64", str(e)) from None
     return build_frame(parse_rfc6962_entry(leaf_input, extra_data), index, source, chain_cache=chain_cache)
