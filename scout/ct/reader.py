@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from scout.ct import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Fetcher, HTTPStatusError, TransportError
+from scout.ct import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Fetcher, HTTPStatusError
 from scout.ct import loglist
 from scout.ct.decode import ChainCache, MalformedEntry, SourceInfo, build_frame, decode_rfc6962, parse_data_tile
 from scout.ct.loglist import CTLog
