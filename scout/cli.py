@@ -69,10 +69,14 @@ def _make_producer(s: Settings, counters):
 
 def _start_feed(s: Settings, frames: "queue.Queue[str]", counters, stop: threading.Event) -> threading.Thread:
     def put(text):
-        try:
-            frames.put_nowait(text)
-        except queue.Full:
-            counters.incr("frames_dropped_buffer")
+        # CT readers can wait (their logs keep the entries; the state file must not skip them),
+        # unlike a websocket, whose server drops frames for slow readers.
+        while not stop.is_set():
+            try:
+                frames.put(text, timeout=0.5)
+                return
+            except queue.Full:
+                counters.incr("ct_buffer_full_waits")
 
     if s.source == "ct":
         from .ct.reader import CTSource
@@ -121,10 +125,13 @@ def _live(s: Settings, producer, counters, stop: threading.Event) -> None:
     producer.close()
 
 
-def _wait_until_done(store, before: dict, enqueued_fn, stall_timeout: float = 600.0) -> dict:
+def _wait_until_done(store, before: dict, enqueued_fn, stall_timeout: float = 600.0,
+                     stop: threading.Event | None = None) -> dict:
     """Until every enqueued domain is saved or failed and every WHOIS lookup started has landed."""
     last_progress, last_key = time.monotonic(), None
     while True:
+        if stop is not None and stop.is_set():
+            raise TimeoutError("stopped by a signal before the work was finished")
         c = store.counters()
 
         def d(k):
@@ -167,7 +174,7 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
         if source:
             _replay_file(producer, source)
             try:
-                delta = _wait_until_done(store, before, lambda: counters.get("enqueued"), stall_timeout)
+                delta = _wait_until_done(store, before, lambda: counters.get("enqueued"), stall_timeout, stop)
             except TimeoutError as exc:
                 log.error("%s", exc)
                 return 1

@@ -48,7 +48,8 @@ class EmbeddedWorkers:
             t = threading.Thread(target=w.start, name=f"worker-{'-'.join(queues)}", daemon=True)
             t.start()
             self.workers.append((w, t))
-        for w, _ in self.workers:
+            # Each WorkController selects its queues on the shared app; the next one may only be
+            # built once this one's consumer has bound to them.
             if not w.started.wait(timeout):
                 raise RuntimeError("an embedded worker did not start in time")
 

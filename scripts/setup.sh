@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up a checkout on Debian (Python 3.11): system packages, a virtualenv with the pinned requirements.
+# Idempotent: quick when everything is already there. DEV=1 adds the test tools and test servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ "${DEV:-0}" = 1 ]; then
+  [ -x /usr/sbin/nsd ] || need_apt+=(nsd)
+  command -v redis-server >/dev/null || need_apt+=(redis-server)
+  command -v nats-server >/dev/null || need_apt+=(nats-server)
+  command -v rabbitmq-server >/dev/null || need_apt+=(rabbitmq-server)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+req=requirements.txt; [ "${DEV:-0}" = 1 ] && req=requirements-dev.txt
+stamp=".venv/.installed-$(cat requirements.txt "$req" pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -r "$req"
+  .venv/bin/python -m pip install -q --no-deps -e .
+  touch "$stamp"
+fi

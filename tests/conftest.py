@@ -1,0 +1,186 @@
+"""Shared fixtures: real Redis, a real DNS server (nsd) with the fixture's zones, real Celery workers.
+
+Services the suite needs but does not start itself (Redis, NATS, RabbitMQ) are started by
+scripts/test.sh when they are not running. Under CI a missing service fails the test, never skips it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT.parent / "shared" / "fixtures" / "certstream-sample.jsonl"
+if not FIXTURE.exists():
+    FIXTURE = ROOT / "tests" / "data" / "certstream-sample.jsonl"
+REDIS_TEST_URL = os.environ.get("SCOUT_TEST_REDIS", "redis://127.0.0.1:6379/13")
+SCHEMA = ROOT / "scout" / "data" / "document.schema.json"
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(name: str, port: int) -> None:
+    if not port_open("127.0.0.1", port):
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not running on 127.0.0.1:{port} (scripts/test.sh starts it)")
+        pytest.skip(f"{name} not running on 127.0.0.1:{port}")
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database emptied before and after the test."""
+    need_service("Redis", 6379)
+    import redis
+
+    r = redis.Redis.from_url(REDIS_TEST_URL)
+    r.flushdb()
+    yield REDIS_TEST_URL
+    r.flushdb()
+
+
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory):
+    """nsd on loopback serving tests/zones.py; -> 'host:port' for DNS_SERVER."""
+    from tests.servers.dns_nsd import find_nsd, nsd_server
+    from tests.zones import zone_texts
+
+    if not find_nsd():
+        if os.environ.get("CI"):
+            pytest.fail("nsd is not installed (scripts/setup.sh installs it)")
+        pytest.skip("nsd not installed")
+    with nsd_server(zone_texts(), tmp_path_factory.mktemp("nsd")) as port:
+        yield f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+def fixture_path() -> Path:
+    return FIXTURE
+
+
+def scout_env(**overrides) -> dict:
+    """Environment for a scout/celery subprocess: this checkout importable, no stray .env."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "REDIS_", "CERTSTREAM_"))}
+    env.update({"PYTHONPATH": str(ROOT), "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+                "STATS_INTERVAL": "5s", "BATCH_LINGER": "50ms", "DNS_TIMEOUT": "1s", "DNS_RETRIES": "1"})
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+class Workers:
+    """Real `celery worker` processes, one per stage, started with `scout worker`'s command lines."""
+
+    def __init__(self, env: dict, tmp: Path):
+        self.env = env
+        self.tmp = tmp
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, stage: str, ip: str | None = None, concurrency: int | None = None, name: str | None = None):
+        from scout.cli import worker_argv
+        from scout.config import load_settings
+
+        s = load_settings(self.env, None)
+        extra = ["-c", str(concurrency)] if concurrency else []
+        argv = worker_argv(s, stage, ip, extra)
+        label = name or f"{stage}{'-' + ip if ip else ''}"
+        argv = [a.replace("%h", f"{label}-{os.getpid()}") if "%h" in a else a for a in argv]
+        log = self.tmp / f"worker-{label}-{len(self.procs)}.log"
+        proc = subprocess.Popen(argv, env=self.env, cwd=str(self.tmp), stdout=open(log, "wb"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((label, proc, log))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if b" ready." in log.read_bytes():
+                return proc
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker {label} exited:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        raise RuntimeError(f"worker {label} did not become ready:\n{log.read_text(errors='replace')[-3000:]}")
+
+    def start_all_stages(self):
+        for stage in ("dns", "whois", "save"):
+            self.start(stage)
+        from scout.config import load_settings
+
+        s = load_settings(self.env, None)
+        for ip in s.whois_ips or [None]:
+            self.start("lookup", ip)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {label}\n{log.read_text(errors='replace')[-4000:]}" for label, _, log in self.procs)
+
+    def stop(self, sig=15):
+        import signal
+
+        for _, proc, _ in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+        for _, proc, _ in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+@pytest.fixture
+def workers(tmp_path):
+    made = []
+
+    def make(env):
+        w = Workers(env, tmp_path)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.stop()
+
+
+def run_scout(args: list[str], env: dict, timeout: float = 180, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scout", *args], env=env, cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read_documents(output_dir: Path) -> dict[str, dict]:
+    docs = {}
+    for path in Path(output_dir).rglob("*.json"):
+        if path.name.startswith(".tmp-") or path.name == "alerts.jsonl":
+            continue
+        doc = json.loads(path.read_text())
+        docs[doc["domain"]] = doc
+    return docs
+
+
+def validate_documents(docs: dict[str, dict]) -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for name, doc in docs.items():
+        errors = list(validator.iter_errors(doc))
+        assert not errors, f"{name}: {errors[0].message} at {list(errors[0].path)}"
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
