@@ -9,7 +9,8 @@
 Modes: domain, registrar_domain, ip (kw sample: a network object), json (kw obj, status), notfound,
 too_many (429, kw retry_after), status (kw code, body, headers), invalid_json, redirect_loop,
 huge (kw size, with_length), drip (kw interval, where="body"|"headers").
-Unrouted paths answer 404 with an RDAP error object. `require_peer` answers 403 to any other peer.
+Unrouted paths answer `srv.default` (mode, kw): 404 with an RDAP error object unless set, e.g.
+`srv.default = ("domain", {})` answers every domain. `require_peer` answers 403 to any other peer.
 """
 from __future__ import annotations
 
@@ -186,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
             owner.requests.append((peer, path))
         if owner.require_peer and peer != owner.require_peer:
             return self._send(403, {"errorCode": 403, "title": "wrong peer"})
-        mode, kw = owner.routes.get(path, ("notfound", {}))
+        mode, kw = owner.routes.get(path, owner.default)
         try:
             owner.answer(self, mode, path, kw)
         except (BrokenPipeError, ConnectionResetError):
@@ -217,6 +218,7 @@ class RdapServer:
         self._requested_port = port
         self.require_peer = require_peer
         self.routes: dict[str, tuple[str, dict]] = {}
+        self.default: tuple[str, dict] = ("notfound", {})   # the answer for unrouted paths
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self._server: _HTTPServer | None = None
