@@ -174,6 +174,7 @@ class Settings:
     nats_max_age: float = 7 * 86400.0
     nats_max_bytes: int = 1 << 30
     nats_buffer: int = 10000
+    nats_ack_wait: float = 60.0
     dns_server: str = "1.1.1.1:53"
     dns_servers: tuple = (("1.1.1.1", 53),)
     dns_timeout: float = 2.0
@@ -237,6 +238,7 @@ _VARS = {
     "NATS_MAX_AGE": ("nats_max_age", _dur),
     "NATS_MAX_BYTES": ("nats_max_bytes", _pos),
     "NATS_BUFFER": ("nats_buffer", _pos),
+    "NATS_ACK_WAIT": ("nats_ack_wait", _dur),
     "DNS_SERVER": ("dns_server", _str),
     "DNS_TIMEOUT": ("dns_timeout", _dur),
     "DNS_RETRIES": ("dns_retries", _nonneg),
