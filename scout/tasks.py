@@ -7,9 +7,11 @@ source address); a lookup that lands updates the saved documents through apply_w
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import Task
 from celery.exceptions import Retry
+from celery.signals import worker_init
 
 from . import pipeline, queues
 from .celery import app
@@ -37,6 +39,12 @@ class StageTask(Task):
     def max_retries(self):  # read at call time so TASK_MAX_RETRIES applies without re-import
         return get_settings().task_max_retries
 
+    def on_success(self, retval, task_id, args, kwargs):
+        _count_task(self.name, "done")
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        _count_task(self.name, "retried")
+
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         stage = self.name.split(".", 1)[1]
         try:
@@ -47,6 +55,14 @@ class StageTask(Task):
                 _lookup_gave_up(stage, args, exc)
         except Exception:  # the failed store itself is down: say so loudly, Celery logs the task too
             log.exception("could not record failed task %s %s", self.name, task_id)
+
+
+def _count_task(name: str, outcome: str) -> None:
+    """Per-stage task counters for `scout stats` (tasks_done:<stage>, tasks_retried:<stage>)."""
+    try:
+        get_store().incr({f"tasks_{outcome}:{name.split('.', 1)[1]}": 1})
+    except Exception:  # counting must never fail a task
+        log.debug("could not count task %s", name, exc_info=True)
 
 
 # ------------------------------------------------------------------ the chain
@@ -168,6 +184,39 @@ def _lookup_gave_up(stage, args, exc):
     store = get_store()
     store.release(("dw:" if kind == "domain" else "ip:") + key)
     store.incr({"whois_landed": 1})
+
+
+def start_bootstrap_refresh(settings, queue_names, **kw) -> threading.Thread | None:
+    """A lookup worker refreshes the IANA RDAP bootstrap files (at most daily) in a background thread:
+    never when RDAP_BOOTSTRAP_DIR is set, never on workers without a WHOIS lookup queue, never blocking."""
+    if settings.rdap_bootstrap_dir:
+        return None
+    lookup_queues = [q for q in queue_names if q.startswith("whois.")]
+    if not lookup_queues:
+        return None
+    from .whois.bootstrap import refresh_bootstrap
+
+    ip = lookup_queues[0][len("whois."):]
+    kw.setdefault("source_ip", ip if ip in settings.whois_ips else None)
+
+    def run():
+        try:
+            refresh_bootstrap(settings, **kw)
+        except Exception:  # noqa: BLE001 - the shipped/cached files keep working
+            log.exception("RDAP bootstrap refresh failed")
+
+    t = threading.Thread(target=run, name="rdap-bootstrap-refresh", daemon=True)
+    t.start()
+    return t
+
+
+@worker_init.connect
+def _refresh_bootstrap_on_start(sender=None, **_):
+    try:
+        names = list(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
+    except Exception:  # noqa: BLE001
+        names = []
+    start_bootstrap_refresh(get_settings(), names)
 
 
 @app.task(name="scout.apply_whois", base=StageTask)
