@@ -53,6 +53,8 @@ class StageTask(Task):
                                     tb=str(einfo), queue=(self.request.delivery_info or {}).get("routing_key"))
             if stage.startswith("lookup_"):
                 _lookup_gave_up(stage, args, exc)
+            elif stage == "apply_whois":
+                get_store().incr({"whois_landed": 1})   # gave up on it: no longer in flight
         except Exception:  # the failed store itself is down: say so loudly, Celery logs the task too
             log.exception("could not record failed task %s %s", self.name, task_id)
 
@@ -140,7 +142,7 @@ def _land(kind, key, result, queried):
     store = get_store()
     apply_whois.apply_async((kind, key, result))
     store.release(("dw:" if kind == "domain" else "ip:") + key)
-    store.incr({"whois_landed": 1, "whois_cache_hit_late": 0 if queried else 1})
+    store.incr({"whois_cache_hit_late": 0 if queried else 1})   # `whois_landed` counts in apply_whois
 
 
 @app.task(name="scout.lookup_domain_whois", base=StageTask, bind=True,
@@ -181,9 +183,7 @@ def _lookup_gave_up(stage, args, exc):
     result = ({"raw": "", "parsed": {"status": status}} if kind == "domain"
               else {"raw": "", "info": {"status": status}})
     apply_whois.apply_async((kind, key, result, True))
-    store = get_store()
-    store.release(("dw:" if kind == "domain" else "ip:") + key)
-    store.incr({"whois_landed": 1})
+    get_store().release(("dw:" if kind == "domain" else "ip:") + key)
 
 
 def start_bootstrap_refresh(settings, queue_names, **kw) -> threading.Thread | None:
@@ -221,7 +221,11 @@ def _refresh_bootstrap_on_start(sender=None, **_):
 
 @app.task(name="scout.apply_whois", base=StageTask)
 def apply_whois(kind, key, result, keep_pending=False):
-    return pipeline.apply_whois_result(kind, key, result, get_settings(), get_store(), keep_pending)
+    """A lookup has landed once its documents are updated: only then does it count as `whois_landed`
+    (`scout run --source` waits for landed >= dispatched, and the WHOIS backlog is their difference)."""
+    updated = pipeline.apply_whois_result(kind, key, result, get_settings(), get_store(), keep_pending)
+    get_store().incr({"whois_landed": 1})
+    return updated
 
 
 __all__ = ["dns", "domain_whois", "ip_whois", "save", "lookup_domain_whois", "lookup_ip_whois",

@@ -235,3 +235,22 @@ def test_lookup_worker_start_refreshes_bootstrap_in_background(tmp_path, monkeyp
     cache = tmp_path / "cache" / "certstream-scout" / "rdap"
     assert json.loads((cache / "ipv4.json").read_text())["services"] == [[["zz"], ["https://z/"]]]
     assert sorted(p for _, _, p in srv.log) == ["/iana/dns.json", "/iana/ipv4.json", "/iana/ipv6.json"]
+
+
+# ---------------------------------------------------------------- embedded replay: complete documents
+
+def test_embedded_replay_ends_with_complete_documents(tmp_path, dns_server, rdap, port43):
+    """`scout run --source` (no broker, no Redis) returns only once the lookups it started have landed."""
+    env = make_env(tmp_path, "", dns_server, rdap, port43, FIXTURE_RDAP_TLDS, DOMAIN_WHOIS_RATE="50ms")
+    for k in ("BROKER_URL", "REDIS_URL"):
+        env.pop(k)
+    r = run_scout(["run", "--source", str(FIXTURE)], env, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    docs = docs_of(env)
+    assert summary["saved"] == len(docs) == 56 and summary["whois_lookups"] == 22
+    assert not pending(docs), pending(docs)
+    assert {wstatus(d) for d in docs.values()} == {"ok"}
+    assert len(rdap.paths("/reg/domain/")) + len(port43[0].log) == 22
+    # 22 lookups at one per 50 ms on one source address: the replay waited for them.
+    assert summary["seconds"] >= 21 * 0.05
