@@ -170,11 +170,16 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
     started = time.monotonic()
     stop = threading.Event()
     _install_stop_signals(stop)
+    bridge_stop, bridge = threading.Event(), None
+    if s.sink == "nats":  # SINK=nats in one process: producer -> JetStream -> this bridge -> workers
+        from .bridge import Bridge
+
+        bridge = Bridge(s, counters).start_thread(bridge_stop)
     try:
         if source:
             _replay_file(producer, source)
             try:
-                delta = _wait_until_done(store, before, lambda: counters.get("enqueued"), stall_timeout, stop)
+                delta = _wait_until_done(store, before, lambda: _enqueued(counters), stall_timeout, stop)
             except TimeoutError as exc:
                 log.error("%s", exc)
                 return 1
@@ -194,14 +199,22 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
             _drain_embedded(store, before, counters)
         return 0
     finally:
+        if bridge is not None:
+            bridge_stop.set()
+            bridge.join(15)
         if workers:
             workers.stop()
+
+
+def _enqueued(counters) -> int:
+    """Domains the pipeline must finish: enqueued on the broker, or published to NATS (SINK=nats)."""
+    return max(counters.get("enqueued"), counters.get("nats_published"))
 
 
 def _drain_embedded(store, before, counters, timeout: float = 60.0) -> None:
     """Embedded broker: queued work lives in this process; finish it before exiting (bounded)."""
     try:
-        _wait_until_done(store, before, lambda: counters.get("enqueued"), stall_timeout=timeout)
+        _wait_until_done(store, before, lambda: _enqueued(counters), stall_timeout=timeout)
     except TimeoutError as exc:
         log.warning("stopping with work unfinished: %s", exc)
 
