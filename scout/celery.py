@@ -2,11 +2,24 @@
 from __future__ import annotations
 
 import importlib
+import logging
 
 from celery import Celery
+from celery.signals import after_setup_logger
 
 app = Celery("scout", include=["scout.tasks"])
 app.config_from_object("celeryconfig")
+
+
+@after_setup_logger.connect
+def _quiet_per_task_lines(logger=None, loglevel=None, **kw) -> None:
+    """One line per event, not per task: Celery logs every task's receipt and its return value (a
+    whole batch of domains) and every retry at INFO. Those show with LOG_LEVEL=debug only; tasks that
+    fail for good and errors are logged as usual, retries are counted (`scout stats`)."""
+    level = loglevel if isinstance(loglevel, int) else logging.getLevelName(str(loglevel or "INFO").upper())
+    if isinstance(level, int) and level > logging.DEBUG:
+        for name in ("celery.app.trace", "celery.worker.strategy"):
+            logging.getLogger(name).setLevel(max(logging.WARNING, level))
 
 
 def configure(settings) -> Celery:

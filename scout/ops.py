@@ -31,6 +31,12 @@ def collect_stats(settings) -> dict:
         "ip_whois": rate("whois_ip_cache_hit", "whois_ip_cache_miss"),
     }
     stats["producer"] = {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("producer:")}
+    tasks: dict = {}
+    for k, v in counters.items():
+        kind, _, stage = k.partition(":")
+        if stage and kind in ("tasks_done", "tasks_failed", "tasks_retried"):
+            tasks.setdefault(stage, {"done": 0, "failed": 0, "retried": 0})[kind[len("tasks_"):]] = v
+    stats["tasks"] = tasks
     stats["whois_queries_per_server"] = {k.split(":", 1)[1]: v for k, v in counters.items()
                                          if k.startswith("whois_server:")}
     return stats
@@ -48,11 +54,16 @@ def format_stats(stats: dict) -> str:
                  f"rate-limited={c.get('whois_rate_limited', 0)}")
     hr = stats["cache_hit_rate"]
     lines.append(f"caches:   domain whois hit rate={hr['domain_whois']}  ip whois hit rate={hr['ip_whois']}")
+    if stats.get("tasks"):
+        lines.append("tasks:    " + "  ".join(
+            f"{stage} done={t['done']} failed={t['failed']} retried={t['retried']}"
+            for stage, t in sorted(stats["tasks"].items())))
     if stats["producer"]:
         lines.append("producer: " + "  ".join(f"{k}={v}" for k, v in sorted(stats["producer"].items())))
     if stats["whois_queries_per_server"]:
         lines.append("servers:  " + "  ".join(f"{k}={v}" for k, v in sorted(stats["whois_queries_per_server"].items())))
-    other = {k: v for k, v in c.items() if not k.startswith(("producer:", "whois_server:"))}
+    other = {k: v for k, v in c.items()
+             if not k.startswith(("producer:", "whois_server:", "tasks_done:", "tasks_failed:", "tasks_retried:"))}
     lines.append("counters: " + "  ".join(f"{k}={v}" for k, v in sorted(other.items())))
     return "\n".join(lines)
 

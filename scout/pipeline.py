@@ -347,7 +347,7 @@ def record_failure(store, *, task: str, stage: str, args: list, kwargs: dict | N
         "domains": [it.get("d") for it in items if isinstance(it, dict)],
     }
     store.put_failed(entry_id, entry)
-    store.incr({"domains_failed": len(entry["domains"]), "tasks_failed": 1})
+    store.incr({"domains_failed": len(entry["domains"]), "tasks_failed": 1, f"tasks_failed:{stage}": 1})
     log.warning("task %s failed for good after %d attempts (%s); recorded as %s",
                 task, attempts, entry["exception"][:200], entry_id)
     return entry_id

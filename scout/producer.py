@@ -19,6 +19,7 @@ from .store import MemoryStore, _TTLDict
 log = logging.getLogger(__name__)
 
 DEDUP_CHUNK = 512
+COUNTER_PUSH_EVERY = 5.0   # seconds between pushes of the producer's counters to the store (scout stats)
 
 
 def urgency_for(score: int, matches: list) -> int:
@@ -45,6 +46,8 @@ class Producer:
         # A local memory of recent names saves Redis round trips for the many repeats of CT
         # (precert then cert, the same certificate in several logs). The store stays the authority.
         self._local = None if isinstance(store, MemoryStore) else _TTLDict(200_000)
+        self._pushed: dict[str, int] = {}
+        self._last_push = time.monotonic()
 
     # ---------------------------------------------------------------- frames
     def handle_frame(self, text) -> None:
@@ -132,11 +135,29 @@ class Producer:
         if self._candidates and time.monotonic() - self._first_candidate >= self.s.batch_linger / 2:
             self._flush_candidates()
         self.sink.tick()
+        if time.monotonic() - self._last_push >= COUNTER_PUSH_EVERY:
+            self.push_counters()
+
+    def push_counters(self) -> None:
+        """Add what the counters gained since the last push to the store as `producer:<name>`: one
+        pipelined round trip every COUNTER_PUSH_EVERY seconds, so `scout stats` sees the producer."""
+        self._last_push = time.monotonic()
+        now = self.counters.snapshot()
+        delta = {f"producer:{k}": v - self._pushed.get(k, 0) for k, v in now.items() if v != self._pushed.get(k, 0)}
+        if not delta:
+            return
+        try:
+            self.store.incr(delta)
+        except Exception as exc:  # the store is away: keep the delta for the next push
+            log.debug("could not push producer counters: %s", exc)
+            return
+        self._pushed = now
 
     def close(self, timeout: float = 30.0) -> None:
         """Flush everything buffered to the sink (graceful stop)."""
         self._flush_candidates()
         self.sink.close(timeout)
+        self.push_counters()
 
 
 def consume(producer: Producer, frames: "queue.Queue[str]", stop: threading.Event,
