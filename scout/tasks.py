@@ -194,13 +194,13 @@ def start_bootstrap_refresh(settings, queue_names, **kw) -> threading.Thread | N
     lookup_queues = [q for q in queue_names if q.startswith("whois.")]
     if not lookup_queues:
         return None
-    from .whois.bootstrap import refresh_bootstrap
-
     ip = lookup_queues[0][len("whois."):]
     kw.setdefault("source_ip", ip if ip in settings.whois_ips else None)
 
     def run():
         try:
+            from .whois.bootstrap import refresh_bootstrap
+
             refresh_bootstrap(settings, **kw)
         except Exception:  # noqa: BLE001 - the shipped/cached files keep working
             log.exception("RDAP bootstrap refresh failed")

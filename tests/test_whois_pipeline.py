@@ -227,9 +227,8 @@ def test_lookup_worker_start_refreshes_bootstrap_in_background(tmp_path, monkeyp
         assert tasks.start_bootstrap_refresh(configured, ["whois.default"], base_url=base) is None
         plain = Settings()
         assert tasks.start_bootstrap_refresh(plain, ["dns", "whois", "save"], base_url=base) is None
-        t0 = time.monotonic()
         thread = tasks.start_bootstrap_refresh(plain, ["whois.default"], base_url=base)
-        assert thread is not None and time.monotonic() - t0 < 0.1
+        assert thread is not None and thread.is_alive()     # returned while dns.json still drips in
         thread.join(15)
         assert not thread.is_alive()
     cache = tmp_path / "cache" / "certstream-scout" / "rdap"
