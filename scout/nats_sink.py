@@ -82,7 +82,9 @@ async def connect(s, name: str, stopping, on_event=None, quiet=None):
     import nats
 
     async def disconnected():
-        (log.debug if quiet and quiet() else log.warning)("%s: disconnected from NATS", name)
+        if quiet and quiet():  # our own close
+            return
+        log.warning("%s: disconnected from NATS", name)
         if on_event:
             on_event("disconnected")
 

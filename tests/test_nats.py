@@ -352,7 +352,7 @@ def test_run_with_nats_sink_in_one_process(tmp_path, dns_server, local_whois, st
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     expected = expected_domains(FIXTURE)
-    assert summary["unique"] == summary["saved"] == len(expected), summary
+    assert summary["unique"] == summary["saved"] == len(expected), (summary, r.stderr[-4000:])
     assert set(read_documents(tmp_path / "out")) == expected
     assert stream_messages(SHARED_NATS, stream["NATS_STREAM"]) == len(expected)   # kept, not purged
     info = consumer_state(SHARED_NATS, stream["NATS_STREAM"])
