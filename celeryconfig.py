@@ -19,6 +19,7 @@ result_serializer = "json"
 accept_content = ["json"]
 result_backend = None                          # documents are the results; nothing waits on AsyncResult
 task_ignore_result = True
+result_expires = 24 * 3600                      # only matters if a result backend is ever configured
 
 task_queues = task_queues(_s)
 task_routes = task_routes()
