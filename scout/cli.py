@@ -269,9 +269,25 @@ def cmd_worker(args) -> int:
     s = _settings(args)
     if not s.broker_url:
         raise ConfigError("BROKER_URL: a separate worker needs a broker (e.g. redis://127.0.0.1:6379/0)")
-    if args.ip:
-        check_bindable(args.ip)
-    argv = worker_argv(s, args.stage, args.ip, args.celery_args)
+    extra, ip = list(args.celery_args or []), args.ip
+    # `scout worker lookup --ip A [-- celery options]`: REMAINDER takes everything after the stage,
+    # --ip included, so take it back out here.
+    for i, a in enumerate(extra):
+        if a == "--":
+            break
+        if a == "--ip" and i + 1 < len(extra):
+            ip = extra[i + 1]
+            del extra[i:i + 2]
+            break
+        if a.startswith("--ip="):
+            ip = a.split("=", 1)[1]
+            del extra[i]
+            break
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    if ip:
+        check_bindable(ip)
+    argv = worker_argv(s, args.stage, ip, extra)
     log.info("exec %s", " ".join(argv))
     os.execv(sys.executable, argv)
     return 0  # not reached
