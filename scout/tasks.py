@@ -216,6 +216,10 @@ def _refresh_bootstrap_on_start(sender=None, **_):
         names = list(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
     except Exception:  # noqa: BLE001
         names = []
+    if any(q.startswith("whois.") for q in names):
+        # Import the lookup layer now, not inside the first rate-limited lookups (its imports take
+        # long enough that the first lookups would otherwise all reach their servers at once).
+        from .whois import domain, ip  # noqa: F401
     start_bootstrap_refresh(get_settings(), names)
 
 
