@@ -69,7 +69,7 @@ def public_dns(tmp_path_factory):
         pytest.skip("nsd not installed")
     zones = public_zones(
         {"com.": ["ip-a 300 IN A 8.8.8.8", "ip-b 300 IN A 8.8.8.9", "ip-c 300 IN A 8.8.8.8",
-                  "www.ip-c 300 IN A 8.8.8.9"],
+                  "mail.ip-c 300 IN A 8.8.8.9"],
          "net.": ["ip-d 300 IN A 8.8.8.8"],
          "org.": []},
         ['8.8.8.8.origin IN TXT "15169 | 8.8.8.0/24 | US | arin | 2023-12-28"',
@@ -253,3 +253,116 @@ def test_embedded_replay_ends_with_complete_documents(tmp_path, dns_server, rdap
     assert len(rdap.paths("/reg/domain/")) + len(port43[0].log) == 22
     # 22 lookups at one per 50 ms on one source address: the replay waited for them.
     assert summary["seconds"] >= 21 * 0.05
+
+
+# ---------------------------------------------------------------- rate limits, 429, IP network cache
+
+def test_rate_limit_429_retry_and_ip_network_cache(tmp_path, redis5, public_dns, rdap, port43, workers):
+    interval = 0.3
+    rdap.route("/reg/domain/busy.com", "too_many", retry_after=2)
+    rdap.route("/arin/ip/8.8.8.8", "ip", sample=ARIN_8_8_8)
+    env = make_env(tmp_path, redis5, public_dns, rdap, port43, ["com"], WHOIS_WORKERS=4,
+                   DOMAIN_WHOIS_RATE=f"{int(interval * 1000)}ms", IP_WHOIS_RATE=f"{int(interval * 1000)}ms")
+    w = workers(env)
+    start_core(w)
+    start_lookup_cli(w)
+
+    def recover():   # the server stops limiting once it has refused busy.com once
+        wait_for(lambda: "/reg/domain/busy.com" in rdap.paths(), 60, 0.02, "the 429")
+        rdap.route("/reg/domain/busy.com", "domain")
+
+    import threading
+    threading.Thread(target=recover, daemon=True).start()
+    first = ["busy.com"] + [f"rl{i}.com" for i in range(6)] + ["ip-a.com"]
+    produce(env, dns_entries_file(tmp_path / "a.jsonl", [first]))
+    wait_for(lambda: len(docs_of(env)) == len(first) and not pending(docs_of(env)), 60,
+             message="first batch complete")
+    docs = docs_of(env)
+    assert {wstatus(d) for d in docs.values()} == {"ok"}        # busy.com too, after the server recovered
+    c = counters()
+    assert c["whois_rate_limited"] == 1 and c["whois_dispatched"] == len(first) + 1   # + the IP 8.8.8.8
+
+    domain_times = [(t, p.rsplit("/", 1)[-1]) for t, _, p in rdap.log if p.startswith("/reg/domain/")]
+    busy = [t for t, name in domain_times if name == "busy.com"]
+    assert len(busy) == 2 and busy[1] - busy[0] >= 2.0            # Retry-After honoured (Celery retry)
+    # While busy.com waited for its retry, the same worker kept looking other roots up: no slot slept.
+    assert sum(1 for t, name in domain_times if busy[0] < t < busy[1] and name != "busy.com") >= 3
+    starts = sorted(t for t, name in domain_times if not (name == "busy.com" and t == busy[1]))
+    assert len(starts) == len(first)
+    # One lookup per interval on this source address, with 4 threads free: (N-1) x interval at least.
+    # (Measured at the server: allow one interval of scheduling jitter on a loaded machine.)
+    gaps = [round(b - a, 3) for a, b in zip(starts, starts[1:])]
+    assert starts[-1] - starts[0] >= (len(starts) - 2) * interval, gaps
+    print(f"rate limit {interval}s: {len(starts)} lookups over {starts[-1] - starts[0]:.2f}s, gaps {gaps}")
+    ip = docs["ip-a.com"]["ip_info"]["8.8.8.8"]
+    assert ip["status"] == "ok" and ip["asn"] == "15169" and ip["asn_cidr"] == "8.8.8.0/24"
+    assert ip["asn_description"] == "GOOGLE, US" and ip["network_cidr"] == "8.8.8.0/24"
+    assert ip["network_name"] == "GOGL" and ip["country"] == "US" and ip["server"] == rdap.base + "arin/"
+    assert json.loads(docs["ip-a.com"]["ip_whois"]["8.8.8.8"])["handle"] == "NET-8-8-8-0-2"
+
+    # A second address inside the answered network, and the same address again: cache hits, no query.
+    before = counters()
+    second = ["ip-b.com", "ip-c.com", "mail.ip-c.com"]
+    produce(env, dns_entries_file(tmp_path / "b.jsonl", [second]))
+    try:
+        wait_for(lambda: len(docs_of(env)) == len(first) + len(second) and not pending(docs_of(env)), 60,
+                 message="second batch complete")
+    except AssertionError:
+        (tmp_path / "debug.txt").write_text(json.dumps({d: [doc.get("domain_whois_parsed"), doc.get("ip_info")] for d, doc in docs_of(env).items()}, indent=1) + json.dumps(counters()) + w.logs())
+        print("DEBUG", tmp_path / "debug.txt")
+        raise
+    docs = docs_of(env)
+    assert rdap.paths("/arin/ip/") == ["/arin/ip/8.8.8.8"]
+    c = counters()
+    assert c["whois_ip_queries"] == before["whois_ip_queries"] == 1
+    assert c["whois_ip_cache_hit"] - before.get("whois_ip_cache_hit", 0) == 2   # 8.8.8.9 and 8.8.8.8
+    assert docs["ip-b.com"]["ip_info"]["8.8.8.9"]["network_cidr"] == "8.8.8.0/24"
+    assert docs["mail.ip-c.com"]["ip_info"]["8.8.8.9"]["status"] == "ok"
+    assert c["whois_dispatched"] - before["whois_dispatched"] == 2               # the two new roots only
+
+
+# ---------------------------------------------------------------- WHOIS_IPS: one queue and source per address
+
+def test_whois_ips_queue_per_address_and_bound_sockets(tmp_path, redis5, public_dns, port43, workers):
+    ips = ["127.0.0.2", "127.0.0.3"]
+    from scout.cli import check_bindable
+    for ip in ips:
+        check_bindable(ip)
+    com = [f"bind{i}.com" for i in range(40) if route_of(f"bind{i}.com", ips) == ips[0]][:3]
+    net = [f"bind{i}.net" for i in range(40) if route_of(f"bind{i}.net", ips) == ips[1]][:3]
+    org = [f"bind{i}.org" for i in range(40) if route_of(f"bind{i}.org", ips) == ips[0]][:2]
+    ip_root = "ip-d.net"                      # 8.8.8.8: its IP WHOIS follows the root's address
+    ip_src = route_of(ip_root, ips)
+    servers = {ip: TimedRdap(require_peer=ip).start() for ip in ips}   # 403 to any other peer
+    iana, registry = port43
+    iana.require_peer = registry.require_peer = ips[0]                # closes other peers' connections
+    try:
+        for s in servers.values():
+            s.default = ("domain", {})
+        servers[ip_src].route("/arin/ip/8.8.8.8", "ip", sample=ARIN_8_8_8)
+        boot = write_bootstrap(tmp_path / "boot", {"com": servers[ips[0]].base + "reg/",
+                                                   "net": servers[ips[1]].base + "reg/"},
+                               {"8.0.0.0/8": servers[ip_src].base + "arin/"})
+        env = make_env(tmp_path, redis5, public_dns, servers[ips[0]], port43, [], WHOIS_IPS=",".join(ips),
+                       RDAP_BOOTSTRAP_DIR=str(boot))
+        w = workers(env)
+        start_core(w)
+        for ip in ips:
+            start_lookup_cli(w, ip)
+        names = com + net + org + [ip_root]
+        produce(env, dns_entries_file(tmp_path / "bind.jsonl", [names]))
+        wait_for(lambda: len(docs_of(env)) == len(names) and not pending(docs_of(env)), 60,
+                 message="all landed")
+        docs = docs_of(env)
+        assert {d: wstatus(doc) for d, doc in docs.items()} == {d: "ok" for d in names}
+        assert docs[ip_root]["ip_info"]["8.8.8.8"]["status"] == "ok"
+        for ip, srv in servers.items():
+            assert srv.log and {peer for _, peer, _ in srv.log} == {ip}
+        assert sorted(p.rsplit("/", 1)[-1] for _, _, p in servers[ips[0]].log if "/reg/" in p) == sorted(com)
+        assert {q for _, q in iana.log} == set(org) and {p for p, _ in iana.queries} == {ips[0]}
+        assert {p for p, _ in registry.queries} == {ips[0]}
+        logs = w.logs()
+        assert "whois.127.0.0.2" in logs and "whois.127.0.0.3" in logs   # each worker's queue banner
+    finally:
+        for s in servers.values():
+            s.stop()
