@@ -105,13 +105,15 @@ def join_domain_whois(items: list[dict], settings, store, dispatch) -> list[dict
             counts["whois_domain_cache_hit"] += len(group)
         else:
             reason = _skip_reason(group, settings, backlog)
-            if reason:
+            owned = store.acquire("dw:" + root, INFLIGHT_TTL)
+            if reason and owned:
+                store.release("dw:" + root)   # skipped: no lookup for it
                 counts["whois_" + reason] += len(group)
                 result = _status_result(reason)
-            else:
+            else:  # a lookup is dispatched now, or already in flight (then waiting costs nothing)
                 counts["whois_domain_cache_miss"] += len(group)
                 store.add_members("pending:dw:" + root, [it["d"] for it in group], PENDING_TTL)
-                if store.acquire("dw:" + root, INFLIGHT_TTL):
+                if owned:
                     dispatch(root, min(it.get("urgency", 5) for it in group))
                     counts["whois_dispatched"] += 1
                     backlog += 1
@@ -175,14 +177,16 @@ def join_ip_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
                 if backlog is None:
                     backlog = _whois_backlog(store)
                 reason = _skip_reason(group, settings, backlog)
-                if reason:
+                owned = store.acquire("ip:" + ip, INFLIGHT_TTL)
+                if reason and owned:
+                    store.release("ip:" + ip)
                     counts["whois_" + reason] += 1
                     result = {"raw": "", "info": {"status": reason}}
-                else:
+                else:  # dispatched now, or already in flight: wait for it
                     counts["whois_ip_cache_miss"] += 1
                     store.add_members("pending:ip:" + ip, [f"{it['r']}|{it['d']}" for it in group],
                                       PENDING_TTL)
-                    if store.acquire("ip:" + ip, INFLIGHT_TTL):
+                    if owned:
                         dispatch(ip, group[0]["r"], min(it.get("urgency", 5) for it in group))
                         counts["whois_dispatched"] += 1
                         backlog += 1
