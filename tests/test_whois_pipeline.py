@@ -366,3 +366,97 @@ def test_whois_ips_queue_per_address_and_bound_sockets(tmp_path, redis5, public_
     finally:
         for s in servers.values():
             s.stop()
+
+
+# ---------------------------------------------------------------- WHOIS_MAX_BACKLOG
+
+def test_backlog_bound_marks_new_roots_skipped_and_counts_them(tmp_path, redis5, dns_server, rdap, port43,
+                                                               workers):
+    from scout.names import root_domain
+
+    env = make_env(tmp_path, redis5, dns_server, rdap, port43, FIXTURE_RDAP_TLDS, WHOIS_MAX_BACKLOG=5)
+    w = workers(env)
+    start_core(w, concurrency=1)          # one join at a time: the bound is exact (see README)
+    produce(env, FIXTURE)
+    wait_for(lambda: counters().get("domains_saved", 0) >= 56, 60, message="documents saved")
+    docs = docs_of(env)
+    by_status = Counter(wstatus(d) for d in docs.values())
+    c = counters()
+    assert c["whois_dispatched"] == 5 and not rdap.log and not port43[0].log
+    waiting_roots = {root_domain(d) for d, doc in docs.items() if wstatus(doc) == "pending"}
+    skipped_roots = {root_domain(d) for d, doc in docs.items() if wstatus(doc) == "skipped_backlog"}
+    assert len(waiting_roots) == 5 and len(skipped_roots) == 17 and not waiting_roots & skipped_roots
+    assert c["whois_skipped_backlog"] == by_status["skipped_backlog"] == 56 - by_status["pending"]
+    validate_documents(docs)
+
+    start_lookup_cli(w)
+    wait_for(lambda: not pending(docs_of(env)), 60, message="the five lookups landed")
+    c = counters()
+    assert c["whois_landed"] == c["whois_dispatched"] == 5
+    assert len(rdap.log) + len(port43[0].log) == 5
+    docs = docs_of(env)
+    assert {root_domain(d) for d, doc in docs.items() if wstatus(doc) == "ok"} == waiting_roots
+
+    # The backlog drained: the next sightings of skipped roots are looked up again (up to the bound).
+    forget_seen()
+    produce(env, FIXTURE)
+    wait_for(lambda: counters().get("domains_saved", 0) >= 112 and not pending(docs_of(env)), 60,
+             message="second pass")
+    c = counters()
+    assert c["whois_dispatched"] >= 10 and c["whois_landed"] == c["whois_dispatched"]
+    docs = docs_of(env)
+    assert len({root_domain(d) for d, doc in docs.items() if wstatus(doc) == "ok"}) == c["whois_dispatched"]
+
+
+# ---------------------------------------------------------------- issue 8: priority, min score, enrich
+
+WATCHLIST = """keywords:
+  bank: 50
+watched_domains:
+  top0.com: 100
+  top1.com: 100
+  top2.com: 100
+"""
+
+
+def test_high_score_roots_are_looked_up_first(tmp_path, redis5, public_dns, rdap, port43, workers):
+    wl = tmp_path / "watchlist.yaml"
+    wl.write_text(WATCHLIST)
+    env = make_env(tmp_path, redis5, public_dns, rdap, port43, ["com"], WATCHLIST_FILE=str(wl),
+                   WHOIS_WORKERS=1, DOMAIN_WHOIS_RATE="50ms")
+    w = workers(env)
+    start_core(w)
+    tiers = [[f"low{i}.com" for i in range(8)], [f"bank{i}.com" for i in range(4)],
+             [f"top{i}.com" for i in range(3)]]
+    sent = 0
+    for n, names in enumerate(tiers):          # the lowest scores reach the WHOIS queue first
+        produce(env, dns_entries_file(tmp_path / f"tier{n}.jsonl", [names]))
+        sent += len(names)
+        wait_for(lambda: counters().get("whois_dispatched", 0) == sent, 30, message=f"tier {n} dispatched")
+    docs = docs_of(env)
+    assert {d: (doc["score"], wstatus(doc)) for d, doc in docs.items() if d in ("low0.com", "bank0.com", "top0.com")} \
+        == {"low0.com": (0, "pending"), "bank0.com": (50, "pending"), "top0.com": (100, "pending")}
+    start_lookup_cli(w)                        # the lookup worker was stopped until now
+    wait_for(lambda: not pending(docs_of(env)), 60, message="all landed")
+    order = [p.rsplit("/", 1)[-1] for p in rdap.paths("/reg/domain/")]
+    assert len(order) == 15
+    assert set(order[:3]) == set(tiers[2]) and set(order[3:7]) == set(tiers[1]) and set(order[7:]) == set(tiers[0]), order
+
+
+def test_whois_min_score_and_enrich_watchlist(tmp_path, public_dns, rdap, port43):
+    wl = tmp_path / "watchlist.yaml"
+    wl.write_text(WATCHLIST)
+    env = make_env(tmp_path, "", public_dns, rdap, port43, ["com"], WATCHLIST_FILE=str(wl),
+                   ENRICH="watchlist", WHOIS_MIN_SCORE=60)
+    for k in ("BROKER_URL", "REDIS_URL"):
+        env.pop(k)
+    names = ["low0.com", "low1.com", "bank0.com", "top0.com", "www.top1.com"]
+    r = run_scout(["run", "--source", str(dns_entries_file(tmp_path / "f.jsonl", [names]))], env, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    docs = docs_of(env)
+    assert set(docs) == {"bank0.com", "top0.com", "top1.com"}            # low*: no match, never enqueued
+    assert summary["skipped"]["names_skipped_not_watched"] == 2
+    assert wstatus(docs["bank0.com"]) == "skipped_low_score"              # 50 < WHOIS_MIN_SCORE
+    assert wstatus(docs["top0.com"]) == wstatus(docs["top1.com"]) == "ok"
+    assert sorted(rdap.paths("/reg/domain/")) == ["/reg/domain/top0.com", "/reg/domain/top1.com"]
