@@ -192,6 +192,7 @@ class Settings:
     ip_whois_aaaa: bool = False
     rdap_bootstrap_dir: str = ""
     output_dir: str = "ctlog_data"
+    save_fsync: bool = False
     cache_ttl: float = 24 * 3600.0
     strip_www: bool = True
     broker_url: str = ""
@@ -255,6 +256,7 @@ _VARS = {
     "IP_WHOIS_AAAA": ("ip_whois_aaaa", _bool),
     "RDAP_BOOTSTRAP_DIR": ("rdap_bootstrap_dir", _str),
     "OUTPUT_DIR": ("output_dir", _str),
+    "SAVE_FSYNC": ("save_fsync", _bool),
     "CACHE_TTL": ("cache_ttl", _dur),
     "STRIP_WWW": ("strip_www", _bool),
     "BROKER_URL": ("broker_url", _str),

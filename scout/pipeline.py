@@ -271,7 +271,7 @@ def _keep_known_whois(old: dict, new: dict) -> None:
             new["ip_whois"][ip] = (old.get("ip_whois") or {}).get(ip, "")
 
 
-def save_items(items: list[dict], settings, store, on_saved=None, fsync: bool = True) -> int:
+def save_items(items: list[dict], settings, store, on_saved=None) -> int:
     """Write (or update) every item's document. Raises on the first write error (the task retries the
     batch; writes are idempotent)."""
     now = time.time()
@@ -286,7 +286,8 @@ def save_items(items: list[dict], settings, store, on_saved=None, fsync: bool = 
             counts["saved_updated" if old else "saved_new"] += 1
             return output.merge_documents(old, doc)
 
-        save_stage.update_document(settings.output_dir, it["r"], it["d"], change, fsync=fsync)
+        save_stage.update_document(settings.output_dir, it["r"], it["d"], change,
+                                   fsync=settings.save_fsync)
         if on_saved is not None:
             on_saved(doc)
     counts["domains_saved"] = len(items)
@@ -327,7 +328,8 @@ def apply_whois_result(kind: str, key: str, result: dict, settings, store, keep_
                 new["ip_info"][key] = result.get("info", {})
             return output.order_document(new)
 
-        if save_stage.update_document(settings.output_dir, root, domain, change) is not None:
+        if save_stage.update_document(settings.output_dir, root, domain, change,
+                                      fsync=settings.save_fsync) is not None:
             updated += 1
     store.incr({"documents_whois_updated": updated})
     return updated
