@@ -9,6 +9,8 @@ was unreachable): only those are retried by the task.
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 
 import dns.asyncquery
 import dns.exception
@@ -134,7 +136,60 @@ async def resolve_batch_async(domains: list[str], servers, timeout: float = 2.0,
     return list(await asyncio.gather(*(_resolve_one(d, servers, timeout, retries, sem) for d in domains)))
 
 
-def resolve_batch(domains: list[str], settings, max_in_flight: int = 256) -> list[dict]:
-    """Blocking entry point for a worker thread (each call runs its own event loop)."""
-    return asyncio.run(resolve_batch_async(domains, list(settings.dns_servers), settings.dns_timeout,
-                                           settings.dns_retries, max_in_flight))
+class _SharedLoop:
+    """One event loop per process for every DNS query, whatever the number of worker threads.
+
+    Fifty Celery threads each running their own loop fight over the GIL and flood the server; one
+    loop with one cap on queries in flight answers faster and never overruns a resolver's buffers.
+    """
+
+    def __init__(self, max_in_flight: int):
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.sem: asyncio.Semaphore | None = None
+        self.max_in_flight = max_in_flight
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), name="dns-loop", daemon=True).start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def init():
+            self.sem = asyncio.Semaphore(self.max_in_flight)
+
+        self.loop.run_until_complete(init())
+        ready.set()
+        self.loop.run_forever()
+
+    def run(self, coro_fn, timeout: float):
+        async def guarded():
+            return await coro_fn(self.sem)
+
+        return asyncio.run_coroutine_threadsafe(guarded(), self.loop).result(timeout)
+
+
+_shared: _SharedLoop | None = None
+_shared_lock = threading.Lock()
+MAX_IN_FLIGHT = 512
+
+
+def _loop() -> _SharedLoop:
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.pid != os.getpid():  # a forked child needs its own thread
+            _shared = _SharedLoop(MAX_IN_FLIGHT)
+        return _shared
+
+
+def resolve_batch(domains: list[str], settings) -> list[dict]:
+    """Blocking entry point for worker threads: the queries run on the process's shared DNS loop."""
+    servers = list(settings.dns_servers)
+    timeout, retries = settings.dns_timeout, settings.dns_retries
+
+    async def work(sem):
+        return list(await asyncio.gather(*(_resolve_one(d, servers, timeout, retries, sem) for d in domains)))
+
+    # Upper bound: every query of every domain waiting its full timeout behind the cap, plus slack.
+    limit = (retries + 1) * timeout * (1 + len(domains) * len(TYPES) / MAX_IN_FLIGHT) + 30
+    return _loop().run(work, limit)
