@@ -78,6 +78,9 @@ def _start_feed(s: Settings, frames: "queue.Queue[str]", counters, stop: threadi
             except queue.Full:
                 counters.incr("ct_buffer_full_waits")
 
+    if s.source == "certstream" and not s.certstream_url:
+        raise ConfigError("CERTSTREAM_URL: SOURCE=certstream needs a ws:// or wss:// URL "
+                          "(or leave SOURCE empty to read CT logs directly)")
     if s.source == "ct":
         from .ct.reader import CTSource
 

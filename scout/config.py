@@ -166,7 +166,7 @@ def _opt_dur(n, t):
 @dataclass(frozen=True)
 class Settings:
     certstream_url: str = ""
-    source: str = "certstream"          # certstream | ct
+    source: str = ""                    # certstream | ct; empty: certstream when CERTSTREAM_URL is set, else ct
     sink: str = "celery"                # celery | nats
     nats_url: str = "nats://127.0.0.1:4222"
     nats_stream: str = "CERTSTREAM"
