@@ -33,7 +33,15 @@ def task_queues(settings) -> list[Queue]:
 
 
 def transport_options(settings) -> dict:
-    opts: dict = {"visibility_timeout": 4 * 3600}  # above the longest task and retry countdown
+    # Redis only: a message taken by a worker that died without acking comes back after the visibility
+    # timeout (VISIBILITY_TIMEOUT). It must exceed the longest task plus the longest countdown/ETA, or a
+    # message still waiting in a live worker is delivered a second time (harmless: tasks are idempotent).
+    vt = float(settings.visibility_timeout)
+    opts: dict = {"visibility_timeout": vt,
+                  # kombu sweeps for expired unacked messages every interval x throttle (100 s by default):
+                  # a short timeout needs a faster sweep.
+                  "unacked_restore_interval": max(1, min(10, int(vt // 10))),
+                  "unacked_restore_throttle": 1 if vt < 1000 else 10}
     if settings.broker_url.startswith(("redis://", "rediss://")):
         opts.update({"priority_steps": list(range(PRIORITY_LEVELS)), "sep": ":",
                      "queue_order_strategy": "priority"})
