@@ -30,7 +30,7 @@ class StageTask(Task):
     """Retries unexpected errors with backoff; a task out of retries goes to the failed store."""
 
     autoretry_for = (Exception,)
-    retry_backoff = 5
+    retry_backoff = max(1, int(get_settings().retry_base_delay))   # RETRY_BASE_DELAY (Celery wants whole seconds)
     retry_backoff_max = 600
     retry_jitter = True
     acks_late = True
@@ -78,7 +78,7 @@ def dns(self, items, attempt=0):
             done += transient  # the server answers: these names just have no answer (kept as TIMEOUT)
         elif attempt < s.task_max_retries:
             pipeline.build_chain(transient, "dns", attempt + 1).apply_async(
-                countdown=pipeline.retry_countdown(attempt))
+                countdown=pipeline.retry_countdown(attempt, s.retry_base_delay))
             get_store().incr({"dns_retries": len(transient)})
         else:
             pipeline.record_failure(get_store(), task=self.name, stage="dns", args=[transient],
