@@ -62,11 +62,12 @@ def normalise_domain(raw: object, strip_www: bool = True) -> tuple[str | None, s
         name = name[4:]
     if len(name) > MAX_NAME:
         return None, TOO_LONG
-    try:
-        ipaddress.ip_address(name)
-        return None, IP_ADDRESS
-    except ValueError:
-        pass
+    if name.replace(".", "").isdigit():  # only digits and dots can parse as an IPv4 address here
+        try:
+            ipaddress.ip_address(name)
+            return None, IP_ADDRESS
+        except ValueError:
+            pass
     labels = name.split(".")
     if len(labels) < 2:
         return None, SINGLE_LABEL  # "localhost", "intranet": not in public DNS
