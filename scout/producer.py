@@ -60,14 +60,15 @@ class Producer:
         if result.truncated:
             c.incr("names_skipped_too_many", result.truncated)
         now = time.time()
+        c.incr("names", len(result.names))  # one locked update per frame, not per name
+        duplicates = 0
         for raw in result.names:
-            c.incr("names")
             name, reason = normalise_domain(raw, self.s.strip_www)
             if name is None:
                 c.incr("names_skipped_" + reason)
                 continue
             if name in self._candidates:
-                c.incr("duplicates")
+                duplicates += 1
                 continue
             item = {"d": name, "r": root_domain(name), "seen": now}
             if result.certificate:
@@ -77,6 +78,8 @@ class Producer:
             if not self._candidates:
                 self._first_candidate = time.monotonic()
             self._candidates[name] = item
+        if duplicates:
+            c.incr("duplicates", duplicates)
         if len(self._candidates) >= DEDUP_CHUNK:
             self._flush_candidates()
 
