@@ -300,6 +300,8 @@ def test_rate_limit_429_retry_and_ip_network_cache(tmp_path, redis5, public_dns,
     assert c["whois_landed"] == c["whois_dispatched"]
     r = run_scout(["failed", "list"], env)
     assert r.returncode == 0 and "lookup_domain_whois" in r.stdout and "RateLimited" in r.stdout, r.stdout
+    core_log, lookup_log = (log.read_text(errors="replace") for _, _, log in w.procs)
+    assert "failed for good" in lookup_log and "failed for good" not in core_log   # retries stay on whois.default
 
     domain_times = [(t, p.rsplit("/", 1)[-1]) for t, _, p in rdap.log if p.startswith("/reg/domain/")]
     busy = [t for t, name in domain_times if name == "busy.com"]
