@@ -131,18 +131,6 @@ def start_lookup_cli(workers, ip: str | None = None):
     return start_worker(workers, argv, f"lookup-{ip or 'default'}")
 
 
-def stop_proc(proc: subprocess.Popen, timeout: float = 20) -> None:
-    import signal
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-
-
 def counters(url: str = REDIS_DB5) -> dict[str, int]:
     from scout.store import RedisStore
 
