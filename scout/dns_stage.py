@@ -24,6 +24,9 @@ TYPES = ("A", "AAAA", "MX", "TXT", "CAA", "SOA")
 FIELD = {"A": "a_records", "AAAA": "aaaa_records", "MX": "mx_records", "TXT": "txt_records",
          "CAA": "caa_records"}
 NO_ANSWER = ("TIMEOUT", "UNREACHABLE")
+# Response codes a document may carry (the schema's list); any other code a server sends counts as FORMERR.
+KNOWN_RCODES = frozenset(("NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "NOTIMP", "FORMERR", "YXDOMAIN",
+                          "NOTAUTH", "NOTZONE", "NXRRSET", "YXRRSET", "BADVERS"))
 MAX_CNAME_HOPS = 16
 _EDNS_PAYLOAD = 1232
 
@@ -88,14 +91,15 @@ async def _query(qname: dns.name.Name, rdtype: str, servers, timeout: float, ret
             status = "UNREACHABLE"
             await asyncio.sleep(min(0.05 * (attempt + 1), timeout))
             continue
-        except dns.exception.DNSException:  # malformed answer: try again, then give up
+        except (dns.exception.DNSException, EOFError):  # malformed, or a TCP answer cut short: try again
             status = "FORMERR"
             continue
         rcode = response.rcode()
         if rcode == dns.rcode.SERVFAIL and attempt < retries:
             status = "SERVFAIL"
             continue
-        return dns.rcode.to_text(rcode), response
+        text = dns.rcode.to_text(rcode)
+        return (text if text in KNOWN_RCODES else "FORMERR"), response   # e.g. 11 or an unassigned code
     return status, None
 
 
