@@ -273,7 +273,10 @@ def hostile_recording(path: Path) -> Path:
         '"nul\\u0000byte.example","ok-name.example","..","/abs.example","back\\\\slash.example",'
         '"' + "a" * 64 + '.example","ünïcode-ok.example","\\u202eevil.example"]}',
         json.dumps({"message_type": "dns_entries", "data": "x" * (10 * 1024 * 1024)}),
-        json.dumps({"message_type": "dns_entries", "data": [f"n{i}.bulk.example" for i in range(10000)]}),
+        # 10,000 names in one frame: 2,000 domains, each also as WWW., *. and trailing-dot variants.
+        json.dumps({"message_type": "dns_entries", "data": [
+            v for i in range(2000) for v in (f"n{i}.bulk.example", f"WWW.n{i}.bulk.example",
+                                             f"*.n{i}.bulk.example", f"n{i}.bulk.example.", f"N{i}.Bulk.Example")]}),
         '{"message_type":"certificate_update","data":{"leaf_cert":{"all_domains":[1,null,{"a":1},"fine.example"]}}}',
         "\xff\xfe binary-ish",
         '{"message_type":"heartbeat","timestamp":1}',
@@ -298,8 +301,9 @@ def test_hostile_input_is_counted_and_contained(tmp_path, dns_server, local_rdap
     assert skipped["names_skipped_not_a_string"] == 3
     docs = read_documents(out)
     validate_documents(docs)
-    assert {"ok-name.example", "fine.example", "xn--ncode-ok-u2a2k.example", "n9999.bulk.example"} <= set(docs)
-    assert len(docs) == summary["saved"] == 10000 + 3
+    assert {"ok-name.example", "fine.example", "xn--ncode-ok-u2a2k.example", "n1999.bulk.example"} <= set(docs)
+    assert len(docs) == summary["saved"] == summary["unique"] == 2000 + 3
+    assert summary["domains_seen"] == 10000 + 11 + 4
     # Nothing outside OUTPUT_DIR: every file under it, none anywhere else in the tmp dir.
     stray = [p for p in tmp_path.rglob("*") if p.is_file() and out not in p.parents
              and p.name != "hostile.jsonl"]
