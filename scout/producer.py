@@ -89,7 +89,7 @@ class Producer:
         from .watchlist import score_domain
 
         score, matches = score_domain(item["d"], item["r"], self.watchlist.current())
-        if self.s.enrich == "watchlist" and not matches:
+        if self.s.enrich == "watchlist" and (not matches or score <= 0):
             self.counters.incr("names_skipped_not_watched")
             return False
         item["score"], item["matches"] = score, matches
