@@ -1,0 +1,112 @@
+"""Producer: parse + normalise + score + de-duplicate, frames/s and names/s, against a bare json.loads loop.
+
+The producer is `scout.producer.Producer` exactly as `scout produce` builds it (default watchlist
+scoring on), with a counting null sink, over MemoryStore and over RedisStore (private redis-server).
+Figures are wall-clock rates of one thread; the baseline is timed right after on the same frames.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import time
+
+from scout.config import Settings
+from scout.counters import Counters
+from scout.producer import Producer
+from scout.store import MemoryStore, RedisStore
+
+
+class NullSink:
+    """Counts what the producer hands over; never backlogged."""
+
+    def __init__(self):
+        self.domains = 0
+        self.batches = 0
+
+    def submit(self, items):
+        self.domains += len(items)
+        self.batches += 1
+
+    def tick(self):
+        pass
+
+    def close(self, timeout=30.0):
+        pass
+
+    def backlogged(self):
+        return False
+
+
+def make_watchlist():
+    try:
+        from scout.watchlist import WatchlistHolder
+    except ImportError:
+        return None
+    return WatchlistHolder(None)
+
+
+def run_producer(frames: list[str], store, watchlist=True, settings=None) -> dict:
+    s = settings or dataclasses.replace(Settings(), cache_ttl=3600.0)
+    sink = NullSink()
+    p = Producer(s, sink, store, Counters(), make_watchlist() if watchlist else None)
+    gc.collect()
+    t, cpu = time.perf_counter(), time.thread_time()
+    for n, text in enumerate(frames):
+        p.handle_frame(text)
+        if n % 64 == 0:
+            p.tick()
+    p.close()
+    secs, cpu = time.perf_counter() - t, time.thread_time() - cpu
+    c = p.counters.snapshot()
+    # Rates per CPU-second of this thread (other processes on a busy machine do not count); wall-clock
+    # rates beside them (with RedisStore they include the waits for Redis).
+    return {"seconds": secs, "cpu_seconds": cpu, "frames": c.get("frames", 0), "names": c.get("names", 0),
+            "unique": sink.domains, "names_per_s": c.get("names", 0) / cpu,
+            "frames_per_s": c.get("frames", 0) / cpu, "names_per_wall_s": c.get("names", 0) / secs,
+            "frames_per_wall_s": c.get("frames", 0) / secs}
+
+
+def json_baseline(frames: list[str]) -> float:
+    gc.collect()
+    t = time.thread_time()
+    for text in frames:
+        json.loads(text)
+    return time.thread_time() - t
+
+
+def bench_producer(domains_frames: list[str], full: list[str], n_names: int, redis_url: str | None) -> dict:
+    out: dict = {}
+    # domains-only
+    r = run_producer(domains_frames, MemoryStore())
+    base = json_baseline(domains_frames)
+    out["domains_memory"] = r
+    out["producer_domains_per_s"] = round(r["names_per_s"])
+    out["producer_domains_baseline_per_s"] = round(n_names / base)
+    out["producer_domains_ratio"] = round(r["names_per_s"] / (n_names / base), 3)
+    r2 = run_producer(domains_frames, MemoryStore(), watchlist=False)
+    out["producer_domains_noscore_per_s"] = round(r2["names_per_s"])
+    if redis_url:
+        rs = RedisStore(redis_url)
+        rs.r.flushdb()
+        r3 = run_producer(domains_frames, rs)
+        out["domains_redis"] = r3
+        out["producer_domains_redis_per_s"] = round(r3["names_per_s"])
+        out["producer_domains_redis_per_wall_s"] = round(r3["names_per_wall_s"])
+        rs.r.flushdb()
+    # full-stream certificates
+    r = run_producer(full, MemoryStore())
+    base = json_baseline(full)
+    out["certs_memory"] = r
+    out["producer_certs_per_s"] = round(r["frames_per_s"])
+    out["producer_certs_baseline_per_s"] = round(len(full) / base)
+    out["producer_certs_ratio"] = round(r["frames_per_s"] / (len(full) / base), 3)
+    if redis_url:
+        rs = RedisStore(redis_url)
+        rs.r.flushdb()
+        r3 = run_producer(full, rs)
+        out["certs_redis"] = r3
+        out["producer_certs_redis_per_s"] = round(r3["frames_per_s"])
+        out["producer_certs_redis_per_wall_s"] = round(r3["frames_per_wall_s"])
+        rs.r.flushdb()
+    return out
