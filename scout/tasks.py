@@ -10,7 +10,7 @@ import logging
 import threading
 
 from celery import Task
-from celery.exceptions import Retry
+from celery.exceptions import Reject, Retry
 from celery.signals import worker_init
 
 from . import pipeline, queues
@@ -38,6 +38,15 @@ class StageTask(Task):
     @property
     def max_retries(self):  # read at call time so TASK_MAX_RETRIES applies without re-import
         return get_settings().task_max_retries
+
+    def retry(self, *args, **kwargs):
+        """Celery drops a task whose retry it cannot publish (broker away: Reject(requeue=False)), which
+        would lose its domains. Give the delivery back instead: requeued, or, while the broker is still
+        away, left unacknowledged so it comes back after the visibility timeout."""
+        try:
+            return super().retry(*args, **kwargs)
+        except Reject as exc:
+            raise Reject(exc.reason, requeue=True) from exc
 
     def on_success(self, retval, task_id, args, kwargs):
         _count_task(self.name, "done")
