@@ -44,17 +44,10 @@ def _make_producer(s: Settings, counters):
 
     store = get_store()
     watchlist = None
-    if s.watchlist_file or s.enrich == "watchlist" or s.whois_min_score or s.alert_min_score:
+    if s.enrich == "watchlist":
         from .watchlist import WatchlistHolder
 
-        watchlist = WatchlistHolder(s.watchlist_file or None)
-    else:
-        try:
-            from .watchlist import WatchlistHolder
-
-            watchlist = WatchlistHolder(None)  # the bundled default list: scores for every document
-        except ImportError:
-            watchlist = None
+        watchlist = WatchlistHolder(s.watchlist_file or None)  # a broken file: exit 2 at start
     if s.sink == "nats":
         from .nats_sink import NatsSink
 

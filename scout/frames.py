@@ -9,6 +9,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+try:  # orjson parses certstream frames 2-4x faster than the standard library
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover
+    _loads = json.loads
+
 MAX_NAMES_PER_FRAME = 10000  # a certificate carries at most a few thousand SANs in practice
 
 
@@ -56,7 +61,7 @@ def certificate_facts(data: dict) -> dict | None:
 
 def parse_frame(text: str | bytes) -> FrameResult:
     try:
-        frame = json.loads(text)
+        frame = _loads(text)
     except (ValueError, TypeError, RecursionError):
         return FrameResult(skip="bad_json")
     if not isinstance(frame, dict):

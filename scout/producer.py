@@ -22,16 +22,6 @@ DEDUP_CHUNK = 512
 COUNTER_PUSH_EVERY = 5.0   # seconds between pushes of the producer's counters to the store (scout stats)
 
 
-def urgency_for(score: int, matches: list) -> int:
-    """0 (WHOIS first) .. 9 (last): watched roots and high scores jump the WHOIS queue."""
-    if any(m.get("rule") == "watched_root" for m in matches):
-        return 0
-    for threshold, urgency in ((100, 1), (80, 2), (65, 3), (40, 4), (1, 5)):
-        if score >= threshold:
-            return urgency
-    return 7
-
-
 class Producer:
     """Feed it frames with `handle_frame`; call `tick()` now and then and `close()` at the end."""
 
@@ -84,16 +74,15 @@ class Producer:
             self._flush_candidates()
 
     def _score(self, item: dict) -> bool:
-        if self.watchlist is None:
+        """ENRICH=watchlist: only names the watchlist matches go on. Otherwise the workers score (the
+        producer is one thread; scoring is the costliest per-name step, so it scales out with them)."""
+        if self.watchlist is None or self.s.enrich != "watchlist":
             return True
-        from .watchlist import score_domain
+        from .pipeline import score_item
 
-        score, matches = score_domain(item["d"], item["r"], self.watchlist.current())
-        if self.s.enrich == "watchlist" and (not matches or score <= 0):
+        if score_item(item, self.watchlist.current()) <= 0:
             self.counters.incr("names_skipped_not_watched")
             return False
-        item["score"], item["matches"] = score, matches
-        item["urgency"] = urgency_for(score, matches)
         return True
 
     # ---------------------------------------------------------------- de-duplication

@@ -112,9 +112,28 @@ def _dispatch_ip(settings):
     return send
 
 
+_watchlist_holder = None
+
+
+def _watchlist():
+    """The process's watchlist (WATCHLIST_FILE or the bundled one), re-read when the file changes."""
+    global _watchlist_holder
+    if _watchlist_holder is None:
+        from .watchlist import WatchlistError, WatchlistHolder
+
+        path = get_settings().watchlist_file or None
+        try:
+            _watchlist_holder = WatchlistHolder(path)
+        except WatchlistError as exc:  # keep enriching: score with the bundled list, say so loudly
+            log.error("WATCHLIST_FILE %s unusable (%s); scoring with the bundled list", path, exc)
+            _watchlist_holder = WatchlistHolder(None)
+    return _watchlist_holder.current()
+
+
 @app.task(name="scout.domain_whois", base=StageTask)
 def domain_whois(items):
     s = get_settings()
+    pipeline.score_items(items, _watchlist())  # the score decides WHOIS priority and WHOIS_MIN_SCORE
     return pipeline.join_domain_whois(items, s, get_store(), _dispatch_domain(s))
 
 

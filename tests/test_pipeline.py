@@ -211,7 +211,7 @@ def check_documents(out: Path, source: Path, only_certificates: bool = False) ->
 def test_run_from_recording_without_a_broker(tmp_path, dns_server, local_rdap):
     env_extra, rdap = local_rdap
     out = tmp_path / "out"
-    env = scout_env(DNS_SERVER=dns_server, OUTPUT_DIR=out, **env_extra)
+    env = scout_env(DNS_SERVER=dns_server, OUTPUT_DIR=out, ALERT_MIN_SCORE=50, **env_extra)
     r = run_scout(["run", "--source", str(FIXTURE)], env, timeout=240, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout.strip().splitlines()[-1])
@@ -226,6 +226,9 @@ def test_run_from_recording_without_a_broker(tmp_path, dns_server, local_rdap):
     cert = docs["shop-example-login.example"]["certificate"]
     assert cert["sha256"].startswith("E0:7C") and cert["type"] in ("precert", "cert")
     assert "score" in docs["shop-example-login.example"]
+    # Alerts: every saved document scoring >= ALERT_MIN_SCORE, and only those, in OUTPUT_DIR/alerts.jsonl.
+    alerted = {json.loads(line)["domain"] for line in (out / "alerts.jsonl").read_text().splitlines()}
+    assert alerted and alerted == {n for n, d in docs.items() if d["score"] >= 50}
 
 
 def test_replay_server_to_redis_and_real_workers(tmp_path, dns_server, local_rdap, redis_url, workers):
