@@ -273,7 +273,7 @@ class WebSocketFeed:
                 if len(data) > self.max_frame_bytes:
                     incr("frames_too_large")
                     continue
-                incr("frames")
+                incr("frames_received")
                 incr("bytes", len(data))
                 try:
                     put(data.decode("utf-8", errors="replace"))

@@ -174,6 +174,6 @@ def main_record(argv) -> int:
     if error is not None:
         print(f"scout record: {error}", file=sys.stderr)
         return 1
-    if written == 0 and c.get("connect_errors", 0) and not c.get("frames", 0):
+    if written == 0 and c.get("connect_errors", 0) and not c.get("frames_received", 0):
         return 1
     return 0

@@ -152,7 +152,7 @@ def test_feed_receives_every_frame_in_order(server, endpoint):
         assert got == expected
         assert q.empty() or collect(q, 1, 0.3) == []
     assert connects == [1]
-    assert c.get("frames") == len(expected) and c.get("bytes") == sum(len(e.encode()) for e in expected)
+    assert c.get("frames_received") == len(expected) and c.get("bytes") == sum(len(e.encode()) for e in expected)
     parsed = [json.loads(g) for g in got]
     kinds = [p["message_type"] for p in parsed]
     assert kinds.count("heartbeat") == 4
@@ -186,19 +186,19 @@ def test_reconnects_after_server_restart_on_same_port(server):
     srv = server(FIXTURE, rate=100, loop=True)
     port = srv.port
     with running_feed(srv.url("/domains-only"), ping_interval=0.5, ping_timeout=1.0) as (feed, q, c):
-        assert wait_for(lambda: c.get("frames") >= 20)
+        assert wait_for(lambda: c.get("frames_received") >= 20)
         srv.stop()                       # clean close (1001)
         assert wait_for(lambda: not feed.connected.is_set())
         time.sleep(0.3)                  # at least one refused attempt while it is down
         srv.start()
         assert srv.port == port
-        n = c.get("frames")
-        assert wait_for(lambda: c.get("frames") >= n + 20), c.snapshot()
+        n = c.get("frames_received")
+        assert wait_for(lambda: c.get("frames_received") >= n + 20), c.snapshot()
         assert c.get("reconnects") == 1 and c.get("connect_errors") >= 1
         srv.stop(abort=True)             # now a crash: no close frame
         srv.start()
-        n = c.get("frames")
-        assert wait_for(lambda: c.get("frames") >= n + 20), c.snapshot()
+        n = c.get("frames_received")
+        assert wait_for(lambda: c.get("frames_received") >= n + 20), c.snapshot()
         assert c.get("reconnects") == 2 and c.get("disconnects") == 2
     # every connection starts from the top of the recording
     assert srv.connections == 3
@@ -211,7 +211,7 @@ def test_slow_consumer_never_blocks_the_reader(server):
         time.sleep(1.2)                  # several ping rounds while the queue stays full
         assert feed.connected.is_set() and c.get("disconnects") == 0
         assert q.qsize() == 10
-        assert c.get("frames") - c.get("frames_dropped_buffer") == 10
+        assert c.get("frames_received") - c.get("frames_dropped_buffer") == 10
 
 
 def test_pings_keep_the_client_connected_where_silence_is_punished(server):
@@ -222,7 +222,7 @@ def test_pings_keep_the_client_connected_where_silence_is_punished(server):
         assert c2.get("disconnects") >= 1, "the server should close a client that never pings"
         assert srv.idle_closes >= 1
         assert good.connected.is_set()
-        assert c1.get("disconnects") == 0 and c1.get("reconnects") == 0 and c1.get("frames") == 44
+        assert c1.get("disconnects") == 0 and c1.get("reconnects") == 0 and c1.get("frames_received") == 44
 
 
 def _raw_server(handshake: bool):
@@ -299,7 +299,7 @@ def test_huge_and_malformed_frames(server):
         got = collect(q, len(raw), timeout=15)
     assert got[0] == "not json at all" and got[1] == big and got[2] == '{"x":"\ufffd\ufffd"}'
     assert got[3:] == ["", "[1,2,3]", '{"message_type":"heartbeat"', cert.decode()]
-    assert c.get("frames") == len(raw) and c.get("frames_too_large") == 0
+    assert c.get("frames_received") == len(raw) and c.get("frames_too_large") == 0
     with running_feed(srv.url("/full-stream"), max_frame_bytes=1 << 20) as (feed, q, c):
         got = collect(q, len(raw) - 1, timeout=15)
         assert collect(q, 1, 0.3) == []
@@ -359,11 +359,11 @@ def test_stop_is_prompt_while_reading_and_while_backing_off(server):
 def test_rate_pacing(server):
     srv = server(FIXTURE, rate=1000, loop=True)
     with running_feed(srv.url("/domains-only")) as (feed, q, c):
-        assert wait_for(lambda: c.get("frames") > 0)
+        assert wait_for(lambda: c.get("frames_received") > 0)
         time.sleep(0.3)
-        n0, t0 = c.get("frames"), time.monotonic()
+        n0, t0 = c.get("frames_received"), time.monotonic()
         time.sleep(1.5)
-        rate = (c.get("frames") - n0) / (time.monotonic() - t0)
+        rate = (c.get("frames_received") - n0) / (time.monotonic() - t0)
     assert 920 <= rate <= 1080, rate
 
 
