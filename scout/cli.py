@@ -240,8 +240,10 @@ def cmd_produce(args) -> int:
 
 def worker_argv(s: Settings, stage: str, ip: str | None = None, extra: list[str] | None = None) -> list[str]:
     """The `celery worker` command line for one stage."""
+    # No gossip or mingle: workers need not know each other (Flower uses events), and both stalled
+    # workers on reconnect after a Redis restart.
     base = [sys.executable, "-m", "celery", "-A", "scout", "worker", "-P", "threads",
-            "-l", s.log_level, "-E"]
+            "-l", s.log_level, "-E", "--without-gossip", "--without-mingle"]
     if stage == "dns":
         argv = base + ["-Q", "dns", "-c", str(s.dns_workers), "-n", "dns@%h"]
     elif stage == "whois":

@@ -227,6 +227,17 @@ def join_ip_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
 
 # ---------------------------------------------------------------- lookups (rate-limited tasks call these)
 
+class WhoisServerDown(Exception):
+    """No connection to the WHOIS/RDAP server: the lookup is retried with backoff, nothing is cached.
+    (Timeouts, garbage and huge answers are answers of a kind: cached briefly, saved with their status.)"""
+
+
+def _raise_if_server_down(status: str, server, store) -> None:
+    if status == "error: connection failed":
+        store.incr({"whois_server_down": 1})
+        raise WhoisServerDown(f"{server or 'WHOIS server'}: connection failed")
+
+
 def lookup_domain_cached(root: str, settings, store, source_ip, lookup) -> tuple[dict, bool]:
     """-> (result, queried). A result cached meanwhile (another worker, or an earlier retry) wins."""
     hit = store.get_json("dw:" + root)
@@ -234,6 +245,7 @@ def lookup_domain_cached(root: str, settings, store, source_ip, lookup) -> tuple
         return hit, False
     result = lookup(root, settings, source_ip)
     status = (result.get("parsed") or {}).get("status", "")
+    _raise_if_server_down(status, (result.get("parsed") or {}).get("server"), store)
     ttl = settings.whois_cache_ttl if status in ("ok", "not_found") else ERROR_CACHE_TTL
     store.set_json("dw:" + root, result, ttl)
     store.incr({"whois_domain_queries": 1, f"whois_status:{status.split(':')[0]}": 1,
@@ -248,6 +260,7 @@ def lookup_ip_cached(ip: str, settings, store, source_ip, lookup) -> tuple[dict,
     result = lookup(ip, settings, source_ip)
     info = result.get("info") or {}
     status = info.get("status", "")
+    _raise_if_server_down(status, info.get("server"), store)
     good = status in ("ok", "not_found")
     covers = result.get("cover") or []
     if isinstance(covers, str):

@@ -207,7 +207,12 @@ def _lookup_gave_up(stage, args, exc):
     """A lookup out of retries: its documents say why (and stay pending for a manual retry)."""
     kind = "domain" if stage == "lookup_domain_whois" else "ip"
     key = args[0]
-    status = "rate_limited" if type(exc).__name__ == "RateLimited" else f"error: {type(exc).__name__}"
+    if type(exc).__name__ == "RateLimited":
+        status = "rate_limited"
+    elif isinstance(exc, pipeline.WhoisServerDown):
+        status = "error: connection failed"
+    else:
+        status = f"error: {type(exc).__name__}"
     result = ({"raw": "", "parsed": {"status": status}} if kind == "domain"
               else {"raw": "", "info": {"status": status}})
     apply_whois.apply_async((kind, key, result, True))

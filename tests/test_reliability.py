@@ -221,13 +221,14 @@ def test_redis_killed_and_restarted_while_producer_and_workers_run(tmp_path, dns
 
 def test_dns_server_down_then_up_and_whois_server_down(tmp_path, rel_redis, procs):
     """nsd stopped while domains arrive: the dns batches retry with backoff and are saved once it is back
-    on its port. The RDAP server is down the whole time: documents are saved saying so (status error),
-    nothing waits for ever, nothing is lost."""
+    on its port. The RDAP server is down too: documents are saved with WHOIS pending, the lookups retry
+    with backoff (nothing cached), and once the server is up they land in every document."""
     nsd_dir = tmp_path / "nsd"
     port = free_port()
     nsd = start_nsd_on(zone_texts(), nsd_dir, port)
     out = tmp_path / "out"
-    dead = f"http://127.0.0.1:{free_port()}/"
+    rdap_port = free_port()
+    dead = f"http://127.0.0.1:{rdap_port}/"
     env = scout_env(BROKER_URL=rel_redis, OUTPUT_DIR=out, DNS_SERVER=f"127.0.0.1:{port}", DNS_TIMEOUT="300ms",
                     DNS_RETRIES=0, RETRY_BASE_DELAY="1s", TASK_MAX_RETRIES=6, BATCH_SIZE=5,
                     **dict(rdap_bootstrap(tmp_path, dead), WHOIS_TIMEOUT="1s"))
@@ -243,9 +244,15 @@ def test_dns_server_down_then_up_and_whois_server_down(tmp_path, rel_redis, proc
         assert not read_documents(out)
         nsd = start_nsd_on(zone_texts(), nsd_dir, port)
         wait_for(lambda: set(read_documents(out)) == set(SERVED), timeout=60, message="documents once DNS is back")
-        wait_for(lambda: all(d["domain_whois_parsed"]["status"].startswith("error")
-                             for d in read_documents(out).values()), timeout=30,
-                 message="the WHOIS failure recorded in every document")
+        assert {d["domain_whois_parsed"]["status"] for d in read_documents(out).values()} == {"pending"}
+        wait_for(lambda: store.counters().get("whois_server_down", 0) >= 2, timeout=30,
+                 message="lookups retried while the RDAP server is down")
+        from tests.servers.rdap import RdapServer
+
+        with RdapServer(port=rdap_port):                 # back: answers not_found for every name
+            wait_for(lambda: all(d["domain_whois_parsed"]["status"] == "not_found"
+                                 for d in read_documents(out).values()), timeout=60,
+                     message="the WHOIS answers landed in every document once the server is back")
     finally:
         stop_nsd(nsd)
     docs = read_documents(out)

@@ -233,6 +233,10 @@ def _one_get(pm: urllib3.PoolManager, url: str, end: float, tracker: _Tracker, a
         return HttpResponse(resp.status, hdrs, bytes(body), url)
     except LookupFailed:
         raise
+    except NewConnectionError as e:  # a subclass of ConnectTimeoutError in urllib3 2: refused is not slow
+        if "timed out" in str(e).lower() or tracker.expired or time.monotonic() >= end:
+            raise LookupFailed("timeout") from None
+        raise LookupFailed("connection failed") from None
     except (ReadTimeoutError, ConnectTimeoutError, socket.timeout, TimeoutError):
         raise LookupFailed("timeout") from None
     except (Urllib3Error, OSError, ValueError) as e:
