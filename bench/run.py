@@ -115,7 +115,8 @@ def main(argv=None) -> int:
                         log(f"e2e baseline: bare dnspython, {len(domains)} domains")
                         bare = e2e.bare_dns(domains, server)
                         log(f"e2e: scout workers, {len(domains)} domains")
-                        res = e2e.run_scout(redis, server, domains, nets, tmp)
+                        # One dns worker process per core, like the bare baseline's one process per core.
+                        res = e2e.run_scout(redis, server, domains, nets, tmp, dns_procs=os.cpu_count() or 1)
                         rate = res["domains_per_s"]
                         log(f"e2e: {rate}/s; paced run at half that rate")
                         paced_res = e2e.run_scout(redis, server, paced[:10], nets, tmp,
