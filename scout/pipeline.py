@@ -39,7 +39,11 @@ def build_chain(items: list[dict], start: str = "dns", attempt: int = 0):
             "save": tasks.save}
     names = STAGES[STAGES.index(start):]
     first = sigs[names[0]].s(items, attempt=attempt) if names[0] == "dns" else sigs[names[0]].s(items)
-    return chain(first, *(sigs[n].s() for n in names[1:]))
+    # A short argument summary for Flower and events: Celery's own repr of a 50-domain batch costs a
+    # third of the time of publishing it.
+    shown = ", ".join(it["d"] for it in items[:3]) + (", ..." if len(items) > 3 else "")
+    argsrepr = f"[{len(items)} domains: {shown}]"
+    return chain(*(sig.set(argsrepr=argsrepr) for sig in [first, *(sigs[n].s() for n in names[1:])]))
 
 
 def rest_of_chain(stage: str) -> list[str]:

@@ -95,6 +95,10 @@ class Workers:
         argv = worker_argv(s, stage, ip, extra)
         label = name or f"{stage}{'-' + ip if ip else ''}"
         argv = [a.replace("%h", f"{label}-{os.getpid()}") if "%h" in a else a for a in argv]
+        return self.start_argv(argv, label)
+
+    def start_argv(self, argv: list[str], label: str):
+        """Start one worker from a full command line; returns once it says it is ready."""
         log = self.tmp / f"worker-{label}-{len(self.procs)}.log"
         proc = subprocess.Popen(argv, env=self.env, cwd=str(self.tmp), stdout=open(log, "wb"),
                                 stderr=subprocess.STDOUT, start_new_session=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import zlib
@@ -98,18 +97,7 @@ def dns_entries_file(path: Path, batches: list[list[str]]) -> Path:
 
 def start_worker(workers, argv: list[str], label: str):
     """Start one real worker process from a full command line (kept and stopped by the `workers` fixture)."""
-    log = workers.tmp / f"worker-{label}-{len(workers.procs)}.log"
-    proc = subprocess.Popen(argv, env=workers.env, cwd=str(workers.tmp), stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    workers.procs.append((label, proc, log))
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if b" ready." in log.read_bytes():
-            return proc
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker {label} exited:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.1)
-    raise RuntimeError(f"worker {label} did not become ready:\n{log.read_text(errors='replace')[-3000:]}")
+    return workers.start_argv(argv, label)
 
 
 def start_core(workers, concurrency: int = 8):
