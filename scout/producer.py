@@ -19,6 +19,9 @@ from .store import MemoryStore, _TTLDict
 log = logging.getLogger(__name__)
 
 DEDUP_CHUNK = 512
+# Recent names kept in the process (a few minutes of the live stream): enough for CT's repeats,
+# full long before 100k names, so memory stays flat; Redis remains the authority.
+LOCAL_SEEN = 50_000
 COUNTER_PUSH_EVERY = 5.0   # seconds between pushes of the producer's counters to the store (scout stats)
 
 
@@ -35,7 +38,7 @@ class Producer:
         self._first_candidate = 0.0
         # A local memory of recent names saves Redis round trips for the many repeats of CT
         # (precert then cert, the same certificate in several logs). The store stays the authority.
-        self._local = None if isinstance(store, MemoryStore) else _TTLDict(200_000)
+        self._local = None if isinstance(store, MemoryStore) else _TTLDict(LOCAL_SEEN)
         self._pushed: dict[str, int] = {}
         self._last_push = time.monotonic()
 
