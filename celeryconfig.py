@@ -14,6 +14,12 @@ broker_connection_max_retries = None           # keep trying while Redis restart
 broker_transport_options = transport_options(_s)
 broker_heartbeat = 30
 
+# Workers publish the next step of a chain when a task ends: if the broker is away (a Redis restart),
+# keep trying for ~2.5 minutes instead of failing the task. The producer publishes with a short policy
+# of its own (scout.enqueue) and keeps batches in its own bounded buffer meanwhile.
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 60, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 3}
+
 task_serializer = "json"
 result_serializer = "json"
 accept_content = ["json"]

@@ -16,6 +16,10 @@ from .counters import Counters
 log = logging.getLogger(__name__)
 
 
+# The producer must not block on a broker that is away: a short retry, then its own buffer takes over.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
 class CelerySink:
     def __init__(self, settings, store, counters: Counters, app=None, backlog_check_every: float = 0.5):
         self.s = settings
@@ -71,7 +75,7 @@ class CelerySink:
     def _publish(self, items: list[dict]) -> None:
         from .pipeline import build_chain
 
-        build_chain(items).apply_async()
+        build_chain(items).apply_async(retry_policy=PUBLISH_RETRY)
 
     def _send(self, items: list[dict]) -> None:
         if self._retry:  # keep order: older batches first
