@@ -13,11 +13,12 @@ import time
 
 from scout.config import Settings
 from scout.counters import Counters
+from scout.enqueue import Sink
 from scout.producer import Producer
 from scout.store import MemoryStore, RedisStore
 
 
-class NullSink:
+class NullSink(Sink):
     """Counts what the producer hands over; never backlogged."""
 
     def __init__(self):
@@ -27,15 +28,6 @@ class NullSink:
     def submit(self, items):
         self.domains += len(items)
         self.batches += 1
-
-    def tick(self):
-        pass
-
-    def close(self, timeout=30.0):
-        pass
-
-    def backlogged(self):
-        return False
 
 
 def make_watchlist():

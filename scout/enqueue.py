@@ -20,7 +20,24 @@ log = logging.getLogger(__name__)
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
-class CelerySink:
+class Sink:
+    """Where the producer hands its new domains: `submit` a list of items; `tick` now and then (time-based
+    flushes), `close` at the end (flush, bounded wait), `backlogged` true while it cannot take more."""
+
+    def submit(self, items: list[dict]) -> None:
+        raise NotImplementedError
+
+    def tick(self) -> None:
+        pass
+
+    def close(self, timeout: float = 30.0) -> None:
+        pass
+
+    def backlogged(self) -> bool:
+        return False
+
+
+class CelerySink(Sink):
     def __init__(self, settings, store, counters: Counters, app=None, backlog_check_every: float = 0.5):
         self.s = settings
         self.store = store

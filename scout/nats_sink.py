@@ -21,6 +21,7 @@ import threading
 import time
 
 from .counters import Counters
+from .enqueue import Sink
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,8 @@ async def connect(s, name: str, stopping, on_event=None, quiet=None):
     return None
 
 
-class NatsSink:
-    """The Producer's sink contract (see scout.enqueue.CelerySink): submit, tick, close, backlogged."""
+class NatsSink(Sink):
+    """The Producer's sink (scout.enqueue.Sink) publishing to JetStream."""
 
     def __init__(self, settings, counters: Counters, store=None):
         self.s = settings

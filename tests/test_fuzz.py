@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from scout import output
 from scout.config import load_settings
 from scout.counters import Counters
+from scout.enqueue import Sink
 from scout.names import normalise_domain, root_domain
 from scout.producer import Producer
 from scout.store import MemoryStore
@@ -50,7 +51,7 @@ def strict_hostname(name) -> bool:
     return True
 
 
-class ListSink:
+class ListSink(Sink):
     """Collects what the producer would enqueue."""
 
     def __init__(self):
@@ -58,12 +59,6 @@ class ListSink:
 
     def submit(self, items):
         self.items.extend(items)
-
-    def tick(self):
-        pass
-
-    def close(self, timeout=30.0):
-        pass
 
     def backlogged(self):
         return False
