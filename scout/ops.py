@@ -22,6 +22,12 @@ def collect_stats(settings) -> dict:
         except Exception as exc:
             stats["queues_error"] = str(exc)
 
+    if settings.sink == "nats":
+        try:
+            stats["nats"] = nats_depths(settings)
+        except Exception as exc:
+            stats["nats_error"] = f"{type(exc).__name__}: {exc}"
+
     def rate(hit, miss):
         total = counters.get(hit, 0) + counters.get(miss, 0)
         return round(counters.get(hit, 0) / total, 4) if total else None
@@ -42,10 +48,39 @@ def collect_stats(settings) -> dict:
     return stats
 
 
+def nats_depths(settings, timeout: float = 3.0) -> dict:
+    """Messages in the JetStream stream and what the bridges' durable consumer has still to deliver."""
+    import asyncio
+
+    import nats
+
+    from .bridge import DURABLE
+
+    async def read():
+        nc = await nats.connect(settings.nats_url, connect_timeout=timeout, max_reconnect_attempts=0,
+                                allow_reconnect=False)
+        try:
+            js = nc.jetstream(timeout=timeout)
+            info = await js.stream_info(settings.nats_stream)
+            out = {"stream": settings.nats_stream, "messages": info.state.messages, "bytes": info.state.bytes}
+            try:
+                ci = await js.consumer_info(settings.nats_stream, DURABLE)
+                out.update(bridge_pending=ci.num_pending, bridge_ack_pending=ci.num_ack_pending)
+            except Exception:  # no bridge has run yet
+                out.update(bridge_pending=None, bridge_ack_pending=None)
+            return out
+        finally:
+            await nc.close()
+
+    return asyncio.run(asyncio.wait_for(read(), timeout * 3))
+
+
 def format_stats(stats: dict) -> str:
     lines = []
     if "queues" in stats:
         lines.append("queues:   " + "  ".join(f"{q}={n}" for q, n in stats["queues"].items()))
+    if "nats" in stats:
+        lines.append("nats:     " + "  ".join(f"{k}={v}" for k, v in stats["nats"].items()))
     c = stats["counters"]
     lines.append(f"saved:    {c.get('domains_saved', 0)} domains ({c.get('saved_new', 0)} new, "
                  f"{c.get('saved_updated', 0)} updated), failed tasks waiting: {stats['failed_tasks']}")

@@ -23,7 +23,8 @@ import pytest
 
 from scout.frames import parse_frame
 from scout.names import normalise_domain
-from tests.conftest import FIXTURE, need_service, read_documents, scout_env, validate_documents, wait_for
+from tests.conftest import (FIXTURE, need_service, read_documents, run_scout, scout_env, validate_documents,
+                            wait_for)
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/7"      # this test area's Redis database
 SHARED_NATS = "nats://127.0.0.1:4222"
@@ -240,6 +241,14 @@ def test_backlog_survives_producer_restart_and_bridge_sigkill(tmp_path, dns_serv
     cfg = nats_call(SHARED_NATS, config)
     assert cfg.max_age == 3 * 3600 and cfg.max_bytes == 50_000_000   # limits follow configuration
 
+    def nats_stats(e):
+        r = run_scout(["stats", "--json"], e, timeout=60, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return json.loads(r.stdout)["nats"]
+
+    before = nats_stats(env)                                       # `scout stats` shows the backlog
+    assert before["messages"] == 600 and before["bridge_pending"] is None
+
     worker_env = dict(env, BROKER_URL=broker)
     workers(worker_env).start("all", concurrency=8)
     b1 = bridges(worker_env, tmp_path, "killed")
@@ -259,6 +268,8 @@ def test_backlog_survives_producer_restart_and_bridge_sigkill(tmp_path, dns_serv
         consumer_state(SHARED_NATS, stream["NATS_STREAM"])), timeout=30, message="backlog fully acknowledged")
     counts = b2.stop()
     assert counts["enqueued"] + info.ack_floor.stream_seq >= 600   # nothing the killed bridge left is lost
+    after = nats_stats(worker_env)
+    assert after["bridge_pending"] == 0 and after["bridge_ack_pending"] == 0
 
     import redis
 
