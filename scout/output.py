@@ -100,8 +100,21 @@ def merge_documents(old: dict | None, new: dict) -> dict:
     return order_document(merged)
 
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None
+
+
 def dumps(doc: dict) -> bytes:
+    """Indented UTF-8 JSON and a final newline (orjson: several times faster than the json module)."""
+    if orjson is not None:
+        return orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
     return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def loads(data: bytes):
+    return orjson.loads(data) if orjson is not None else json.loads(data)
 
 
 def schema() -> dict:

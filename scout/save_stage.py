@@ -8,7 +8,6 @@ each file to disk before the rename (survives a power cut; costs a disk flush pe
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import tempfile
 from contextlib import contextmanager
@@ -31,7 +30,7 @@ def locked_dir(directory: Path):
 def read_document(path: Path) -> dict | None:
     try:
         with open(path, "rb") as f:
-            doc = json.load(f)
+            doc = output.loads(f.read())
         return doc if isinstance(doc, dict) else None
     except FileNotFoundError:
         return None
