@@ -156,9 +156,10 @@ def test_sigkill_mid_task_reruns_dns_lookup_and_save_on_another_worker(tmp_path,
 
 # ------------------------------------------------------------------ Redis restarted
 
-@pytest.mark.xfail(reason="passes 8 runs in 9 since workers retry chain-callback publishes for ~2.5 min "
-                          "(task_publish_retry_policy) and run without gossip/mingle; the rare failure leaves a "
-                          "batch unacknowledged in a worker across the Redis restart (kombu Redis transport)",
+@pytest.mark.xfail(reason="passes about 8 runs in 9. The rare loss is kombu's Redis transport: a message "
+                          "popped by BRPOP whose `unacked` bookkeeping had not reached Redis when it was killed "
+                          "lives only in the worker, and the worker's restore on connection loss runs while Redis "
+                          "is still down. Needs an application-level ledger of enqueued batches (or RabbitMQ).",
                    strict=False)
 def test_redis_killed_and_restarted_while_producer_and_workers_run(tmp_path, dns_server, rdap, procs):
     """A private, persistent Redis (AOF, fsync always) is SIGKILLed mid-stream and restarted on its port:
