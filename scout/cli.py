@@ -45,9 +45,12 @@ def _make_producer(s: Settings, counters):
     store = get_store()
     watchlist = None
     if s.enrich == "watchlist":
-        from .watchlist import WatchlistHolder
+        from .watchlist import WatchlistError, WatchlistHolder
 
-        watchlist = WatchlistHolder(s.watchlist_file or None)  # a broken file: exit 2 at start
+        try:
+            watchlist = WatchlistHolder(s.watchlist_file or None)
+        except WatchlistError as exc:  # nothing to filter with: stop at start, exit 2
+            raise ConfigError(f"WATCHLIST_FILE={s.watchlist_file!r}: {exc}") from None
     if s.sink == "nats":
         from .nats_sink import NatsSink
 

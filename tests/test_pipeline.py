@@ -111,6 +111,13 @@ def test_bad_configuration_exits_2_naming_the_variable(var, value, tmp_path):
     assert var in r.stderr
 
 
+def test_broken_watchlist_for_enrich_watchlist_exits_2(tmp_path):
+    (tmp_path / "wl.yaml").write_text("keywords: [unclosed\n")
+    env = scout_env(ENRICH="watchlist", WATCHLIST_FILE=tmp_path / "wl.yaml", BROKER_URL="redis://127.0.0.1:1/0")
+    r = run_scout(["run", "--source", str(FIXTURE)], env, timeout=60, cwd=tmp_path)
+    assert r.returncode == 2 and "WATCHLIST_FILE" in r.stderr, r.stderr[-2000:]
+
+
 def test_durations_and_dotenv(tmp_path):
     (tmp_path / ".env").write_text("CACHE_TTL=5m\nDNS_SERVER='127.0.0.1:5353,[::1]:53'\n# comment\n")
     s = load_settings({"BATCH_LINGER": "500ms"}, tmp_path / ".env")
