@@ -16,6 +16,7 @@ import uuid
 from collections import Counter, defaultdict
 
 from . import dns_stage, output, save_stage
+from .whois.ip import is_reserved
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +104,44 @@ def score_items(items: list[dict], watchlist) -> list[dict]:
 
 # ---------------------------------------------------------------- whois (the chain's cheap steps)
 
-def _whois_backlog(store) -> int:
-    c = store.counters()
-    return c.get("whois_dispatched", 0) - c.get("whois_landed", 0)
+class _Backlog:
+    """WHOIS lookups dispatched and not landed yet: read from the store once per batch, when first needed."""
+
+    def __init__(self, store):
+        self.store = store
+        self.value: int | None = None
+
+    def get(self) -> int:
+        if self.value is None:
+            c = self.store.counters()
+            self.value = c.get("whois_dispatched", 0) - c.get("whois_landed", 0)
+        return self.value
 
 
-def _skip_reason(group: list[dict], settings, backlog: int) -> str | None:
+def _skip_reason(group: list[dict], settings, backlog: _Backlog) -> str | None:
     if settings.whois_min_score and max(it.get("score", 0) for it in group) < settings.whois_min_score:
         return SKIPPED_LOW_SCORE
-    if settings.whois_max_backlog and backlog >= settings.whois_max_backlog:
+    if settings.whois_max_backlog and backlog.get() >= settings.whois_max_backlog:
         return SKIPPED_BACKLOG
     return None
+
+
+def _wait_or_dispatch(kind: str, key: str, group: list[dict], members: list[str], settings, store,
+                      backlog: _Backlog, counts: Counter, send) -> str:
+    """A cache miss for `key` (kind "dw": a root, "ip": an address): register the waiting documents and
+    dispatch one lookup unless one is in flight; or skip it (low score, backlog full). -> the status."""
+    reason = _skip_reason(group, settings, backlog)
+    owned = store.acquire(f"{kind}:{key}", INFLIGHT_TTL)
+    if reason and owned:
+        store.release(f"{kind}:{key}")  # skipped: no lookup for it
+        return reason
+    # A lookup is dispatched now, or already in flight (then waiting for it costs nothing).
+    store.add_members(f"pending:{kind}:{key}", members, PENDING_TTL)
+    if owned:
+        send(min(it.get("urgency", 5) for it in group))
+        counts["whois_dispatched"] += 1
+        backlog.value = backlog.get() + 1
+    return PENDING
 
 
 def _status_result(status: str) -> dict:
@@ -129,27 +157,17 @@ def join_domain_whois(items: list[dict], settings, store, dispatch) -> list[dict
     roots = list(by_root)
     cached = store.get_many_json(["dw:" + r for r in roots])
     counts: Counter = Counter()
-    backlog = _whois_backlog(store) if len(cached) != sum(1 for c in cached if c) else 0
+    backlog = _Backlog(store)
     for root, hit in zip(roots, cached):
         group = by_root[root]
         if hit is not None:
             result = hit
             counts["whois_domain_cache_hit"] += len(group)
         else:
-            reason = _skip_reason(group, settings, backlog)
-            owned = store.acquire("dw:" + root, INFLIGHT_TTL)
-            if reason and owned:
-                store.release("dw:" + root)   # skipped: no lookup for it
-                counts["whois_" + reason] += len(group)
-                result = _status_result(reason)
-            else:  # a lookup is dispatched now, or already in flight (then waiting costs nothing)
-                counts["whois_domain_cache_miss"] += len(group)
-                store.add_members("pending:dw:" + root, [it["d"] for it in group], PENDING_TTL)
-                if owned:
-                    dispatch(root, min(it.get("urgency", 5) for it in group))
-                    counts["whois_dispatched"] += 1
-                    backlog += 1
-                result = _status_result(PENDING)
+            status = _wait_or_dispatch("dw", root, group, [it["d"] for it in group], settings, store,
+                                       backlog, counts, lambda urgency, root=root: dispatch(root, urgency))
+            counts["whois_domain_cache_miss" if status == PENDING else "whois_" + status] += len(group)
+            result = _status_result(status)
         for it in group:
             it["dw"] = result
     store.incr(counts)
@@ -181,13 +199,6 @@ def ips_of(item: dict, settings) -> list[str]:
     return ips
 
 
-def is_reserved(ip: str) -> bool:
-    try:
-        return not ipaddress.ip_address(ip).is_global
-    except ValueError:
-        return True
-
-
 def join_ip_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
     """Attach cached IP WHOIS per address; dispatch one lookup per uncached address."""
     by_ip: dict[str, list[dict]] = defaultdict(list)
@@ -196,9 +207,9 @@ def join_ip_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
         for ip in ips_of(it, settings):
             by_ip[ip].append(it)
     counts: Counter = Counter()
-    backlog = None
+    backlog = _Backlog(store)
     for ip, group in by_ip.items():
-        if is_reserved(ip):
+        if is_reserved(ip):  # the lookup layer's own test: never looked up, whatever the caller
             result = {"raw": "", "info": {"status": RESERVED}}
             counts["whois_ip_reserved"] += 1
         else:
@@ -206,23 +217,11 @@ def join_ip_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
             if result is not None:
                 counts["whois_ip_cache_hit"] += 1
             else:
-                if backlog is None:
-                    backlog = _whois_backlog(store)
-                reason = _skip_reason(group, settings, backlog)
-                owned = store.acquire("ip:" + ip, INFLIGHT_TTL)
-                if reason and owned:
-                    store.release("ip:" + ip)
-                    counts["whois_" + reason] += 1
-                    result = {"raw": "", "info": {"status": reason}}
-                else:  # dispatched now, or already in flight: wait for it
-                    counts["whois_ip_cache_miss"] += 1
-                    store.add_members("pending:ip:" + ip, [f"{it['r']}|{it['d']}" for it in group],
-                                      PENDING_TTL)
-                    if owned:
-                        dispatch(ip, group[0]["r"], min(it.get("urgency", 5) for it in group))
-                        counts["whois_dispatched"] += 1
-                        backlog += 1
-                    result = {"raw": "", "info": {"status": PENDING}}
+                status = _wait_or_dispatch(
+                    "ip", ip, group, [f"{it['r']}|{it['d']}" for it in group], settings, store, backlog,
+                    counts, lambda urgency, ip=ip, root=group[0]["r"]: dispatch(ip, root, urgency))
+                counts["whois_ip_cache_miss" if status == PENDING else "whois_" + status] += 1
+                result = {"raw": "", "info": {"status": status}}
         for it in group:
             it["iw"][ip] = result
     store.incr(counts)
