@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.servers.base import LoopbackServer
 
 RDAP_TYPE = "application/rdap+json"
 
@@ -212,22 +213,14 @@ class _HTTPServer(ThreadingHTTPServer):
     owner: "RdapServer"
 
 
-class RdapServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, require_peer: str | None = None):
-        self.host = host
-        self._requested_port = port
-        self.require_peer = require_peer
-        self.routes: dict[str, tuple[str, dict]] = {}
-        self.default: tuple[str, dict] = ("notfound", {})   # the answer for unrouted paths
-        self.requests: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-        self._server: _HTTPServer | None = None
-        self._stopping = threading.Event()
+class RdapServer(LoopbackServer):
+    server_class = _HTTPServer
+    handler_class = _Handler
+    name = "rdap"
 
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return self._server.server_address[1]
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, require_peer: str | None = None):
+        super().__init__(host, port, require_peer)
+        self.requests: list[tuple[str, str]] = []
 
     @property
     def base(self) -> str:
@@ -236,26 +229,6 @@ class RdapServer:
     def route(self, path: str, mode: str, **kw) -> "RdapServer":
         self.routes[path] = (mode, kw)
         return self
-
-    def start(self) -> "RdapServer":
-        self._server = _HTTPServer((self.host, self._requested_port), _Handler)
-        self._server.owner = self
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name=f"rdap-{self.port}", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def answer(self, h: _Handler, mode: str, path: str, kw: dict) -> None:
         name = path.rstrip("/").rsplit("/", 1)[-1]

@@ -26,8 +26,9 @@ from __future__ import annotations
 import os
 import socket
 import socketserver
-import threading
 import time
+
+from tests.servers.base import LoopbackServer
 
 THIN = """   Domain Name: {upper}
    Registry Domain ID: 2336799_DOMAIN_COM-VRSN
@@ -172,23 +173,14 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     owner: "Whois43Server"
 
 
-class Whois43Server:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, require_peer: str | None = None):
-        self.host = host
-        self._requested_port = port
-        self.require_peer = require_peer
-        self.routes: dict[str, tuple[str, dict]] = {}
-        self.default: tuple[str, dict] = ("notfound", {})
-        self.queries: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-        self._server: _TCPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+class Whois43Server(LoopbackServer):
+    server_class = _TCPServer
+    handler_class = _Handler
+    name = "whois43"
 
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return self._server.server_address[1]
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, require_peer: str | None = None):
+        super().__init__(host, port, require_peer)
+        self.queries: list[tuple[str, str]] = []
 
     @property
     def label(self) -> str:
@@ -197,27 +189,6 @@ class Whois43Server:
     def route(self, domain: str, mode: str, **kw) -> "Whois43Server":
         self.routes[domain.lower().rstrip(".")] = (mode, kw)
         return self
-
-    def start(self) -> "Whois43Server":
-        self._server = _TCPServer((self.host, self._requested_port), _Handler)
-        self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"whois43-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # ------------------------------------------------------------ answers
 
