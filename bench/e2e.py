@@ -10,11 +10,12 @@ import json
 import multiprocessing
 import os
 import shutil
-import subprocess
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
+
+from tests.servers.processes import ProcessGroup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,47 +68,14 @@ def pct(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))]
 
 
-class Procs:
-    """Worker processes with arbitrary command lines (started like tests/conftest.py Workers)."""
+class Procs(ProcessGroup):
+    """Worker processes with arbitrary command lines, run from the checkout (the tests' ProcessGroup)."""
 
     def __init__(self, env: dict, tmp: Path):
-        self.env, self.tmp, self.procs = env, tmp, []
+        super().__init__(env, tmp, cwd=ROOT)
 
     def start(self, argv: list[str], label: str, wait_ready: bool = True):
-        log = self.tmp / f"{label}-{len(self.procs)}.log"
-        proc = subprocess.Popen(argv, env=self.env, cwd=str(ROOT), stdout=open(log, "wb"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append((label, proc, log))
-        deadline = time.time() + 60
-        while wait_ready and time.time() < deadline:
-            if b" ready." in log.read_bytes():
-                return proc
-            if proc.poll() is not None:
-                raise RuntimeError(f"{label} exited:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.05)
-        if wait_ready:
-            raise RuntimeError(f"{label} not ready:\n{log.read_text(errors='replace')[-3000:]}")
-        return proc
-
-    def pids(self) -> list[int]:
-        return [p.pid for _, p, _ in self.procs]
-
-    def stop(self):
-        import signal
-
-        for _, proc, _ in self.procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for _, proc, _ in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        self.procs = []
+        return self.start_argv(argv, label, wait_ready)
 
 
 def scout_worker_env(redis_url: str, dns_server: str, output_dir: Path, dns_workers: int, extra=None) -> dict:

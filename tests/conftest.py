@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.processes import ProcessGroup
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "certstream-sample.jsonl"
 if not FIXTURE.exists():
@@ -78,13 +80,11 @@ def scout_env(**overrides) -> dict:
     return env
 
 
-class Workers:
+class Workers(ProcessGroup):
     """Real `celery worker` processes, one per stage, started with `scout worker`'s command lines."""
 
     def __init__(self, env: dict, tmp: Path):
-        self.env = env
-        self.tmp = tmp
-        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+        super().__init__(env, tmp, log_prefix="worker-")
 
     def start(self, stage: str, ip: str | None = None, concurrency: int | None = None, name: str | None = None):
         from scout.cli import worker_argv
@@ -97,21 +97,6 @@ class Workers:
         argv = [a.replace("%h", f"{label}-{os.getpid()}") if "%h" in a else a for a in argv]
         return self.start_argv(argv, label)
 
-    def start_argv(self, argv: list[str], label: str):
-        """Start one worker from a full command line; returns once it says it is ready."""
-        log = self.tmp / f"worker-{label}-{len(self.procs)}.log"
-        proc = subprocess.Popen(argv, env=self.env, cwd=str(self.tmp), stdout=open(log, "wb"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs.append((label, proc, log))
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if b" ready." in log.read_bytes():
-                return proc
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker {label} exited:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.1)
-        raise RuntimeError(f"worker {label} did not become ready:\n{log.read_text(errors='replace')[-3000:]}")
-
     def start_all_stages(self):
         for stage in ("dns", "whois", "save"):
             self.start(stage)
@@ -120,25 +105,6 @@ class Workers:
         s = load_settings(self.env, None)
         for ip in s.whois_ips or [None]:
             self.start("lookup", ip)
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {label}\n{log.read_text(errors='replace')[-4000:]}" for label, _, log in self.procs)
-
-    def stop(self, sig=15):
-        import signal
-
-        for _, proc, _ in self.procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    pass
-        for _, proc, _ in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
 
 
 @pytest.fixture
