@@ -40,9 +40,9 @@ def _settings(args) -> Settings:
 
 def _make_producer(s: Settings, counters):
     from .producer import Producer
-    from .store import get_store
+    from .store import get_store, with_local_seen
 
-    store = get_store()
+    store = with_local_seen(get_store())  # one store for producer and sink: a dropped name is forgotten by both
     watchlist = None
     if s.enrich == "watchlist":
         from .watchlist import WatchlistError, WatchlistHolder

@@ -14,14 +14,11 @@ import time
 from .counters import Counters
 from .frames import parse_frame
 from .names import normalise_domain, root_domain
-from .store import MemoryStore, _TTLDict
+from .store import with_local_seen
 
 log = logging.getLogger(__name__)
 
 DEDUP_CHUNK = 512
-# Recent names kept in the process (a few minutes of the live stream): enough for CT's repeats,
-# full long before 100k names, so memory stays flat; Redis remains the authority.
-LOCAL_SEEN = 50_000
 COUNTER_PUSH_EVERY = 5.0   # seconds between pushes of the producer's counters to the store (scout stats)
 
 
@@ -31,14 +28,11 @@ class Producer:
     def __init__(self, settings, sink, store, counters: Counters | None = None, watchlist=None):
         self.s = settings
         self.sink = sink
-        self.store = store
+        self.store = with_local_seen(store)  # pass the same wrapped store to the sink, so its forget() clears both
         self.counters = counters or Counters()
         self.watchlist = watchlist          # a WatchlistHolder, or None
         self._candidates: dict[str, dict] = {}
         self._first_candidate = 0.0
-        # A local memory of recent names saves Redis round trips for the many repeats of CT
-        # (precert then cert, the same certificate in several logs). The store stays the authority.
-        self._local = None if isinstance(store, MemoryStore) else _TTLDict(LOCAL_SEEN)
         self._pushed: dict[str, int] = {}
         self._last_push = time.monotonic()
 
@@ -99,13 +93,6 @@ class Producer:
             # Not marked as seen: the names come back when CT shows them again.
             c.incr("dropped_backlog", len(items))
             return
-        now = time.monotonic()
-        if self._local is not None:
-            fresh = [it for it in items if self._local.get(it["d"], now) is None]
-            c.incr("duplicates", len(items) - len(fresh))
-            items = fresh
-        if not items:
-            return
         try:
             is_new = self.store.add_if_new([it["d"] for it in items], self.s.cache_ttl)
         except Exception as exc:  # Redis away: enqueue anyway; a duplicate costs less than a loss
@@ -114,8 +101,6 @@ class Producer:
             is_new = [True] * len(items)
         new = []
         for it, fresh in zip(items, is_new):
-            if self._local is not None:
-                self._local.set(it["d"], True, now + self.s.cache_ttl)
             if fresh:
                 new.append(it)
             else:

@@ -256,6 +256,45 @@ class MemoryStore(Store):
             return self.failed.pop(entry_id, None) is not None
 
 
+class LocalSeenCache:
+    """A bounded memory of recently seen names in front of a shared store's de-duplication.
+
+    CT repeats names within seconds (precertificate then certificate, the same certificate in several
+    logs): answering those locally saves Redis round trips. The shared store stays the authority, and
+    `forget` clears both, so a name a sink had to drop comes back when it is seen again. Every other
+    method passes through to the store."""
+
+    # A few minutes of the live stream: enough for CT's repeats, and full long before 100k names, so
+    # the producer's memory stays flat.
+    def __init__(self, store: Store, size: int = 50_000):
+        self.store = store
+        self.recent = _TTLDict(size)
+
+    def add_if_new(self, keys, ttl):
+        now = time.monotonic()
+        answers: list = [False if self.recent.get(k, now) is not None else None for k in keys]
+        ask = [i for i, a in enumerate(answers) if a is None]
+        if ask:
+            for i, fresh in zip(ask, self.store.add_if_new([keys[i] for i in ask], ttl)):
+                answers[i] = fresh
+        for k in keys:
+            self.recent.set(k, True, now + ttl)
+        return answers
+
+    def forget(self, keys):
+        for k in keys:
+            self.recent.pop(k)
+        self.store.forget(keys)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def with_local_seen(store):
+    """The store the producer de-duplicates with: a LocalSeenCache in front of a shared (Redis) store."""
+    return store if isinstance(store, (MemoryStore, LocalSeenCache)) else LocalSeenCache(store)
+
+
 _store: Store | None = None
 _store_lock = threading.Lock()
 

@@ -98,6 +98,20 @@ def test_merge_keeps_first_seen_and_counts_a_sighting_once():
     assert list(later)[:11] == list(output.ORIGINAL_FIELDS)
 
 
+def test_local_seen_cache_over_redis_forgets_in_both(redis_url):
+    from scout.store import RedisStore, with_local_seen
+
+    shared = RedisStore(redis_url)
+    seen = with_local_seen(shared)
+    assert with_local_seen(seen) is seen
+    assert seen.add_if_new(["a.example", "b.example", "a.example"], 60) == [True, True, False]
+    shared.r.flushdb()                                        # answered locally now, Redis not asked
+    assert seen.add_if_new(["a.example"], 60) == [False]
+    seen.forget(["a.example"])                                # a sink dropped it: it may come back
+    assert seen.add_if_new(["a.example"], 60) == [True]
+    assert RedisStore(redis_url).add_if_new(["a.example"], 60) == [False]   # and Redis knows it again
+
+
 # ------------------------------------------------------------------ configuration
 
 @pytest.mark.parametrize("var, value", [("DNS_WORKERS", "abc"), ("CACHE_TTL", "forever"),
