@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def prefill_whois(store, domains: list[str], nets: list[str]) -> None:
     """The warm cache: a domain WHOIS answer for every root and an IP WHOIS answer per /24 network."""
     from scout.names import root_domain
+    from scout.pipeline import NET_LENGTHS
+    from scout.store import PREFIX
 
     roots = sorted({root_domain(d) for d in domains})
     pipe = store.r.pipeline(transaction=False)
@@ -40,6 +42,7 @@ def prefill_whois(store, domains: list[str], nets: list[str]) -> None:
                                        "network_name": "BENCH-NET", "country": "NL", "server": "rdap.bench"},
                  "cover": cidr}
         pipe.set("scout:ipnet:" + cidr, json.dumps(value, separators=(",", ":")), px=ttl)
+    pipe.sadd(PREFIX + NET_LENGTHS, "4/24")     # as scout.pipeline.cache_ip_result notes them
     pipe.execute()
 
 

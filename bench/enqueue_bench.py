@@ -1,5 +1,6 @@
-"""Enqueueing: domains accepted per second by CelerySink (micro-batched chains onto a Redis broker), the
-broker's memory per queued chain, against raw redis-py LPUSH of the very same message bytes."""
+"""Enqueueing: domains accepted per second by CelerySink (micro-batched chains onto a Redis broker, each
+domain written to the in-flight ledger first, as in production), Redis memory per queued chain, against
+raw redis-py LPUSH of the very same message bytes."""
 from __future__ import annotations
 
 import dataclasses
@@ -32,7 +33,7 @@ def make_items(n: int) -> list[dict]:
 def bench_enqueue(broker_url: str, n: int) -> dict:
     from scout.celery import configure
     from scout.enqueue import CelerySink
-    from scout.store import MemoryStore
+    from scout.store import LEDGER, LEDGER_ITEMS, MemoryStore, RedisStore
 
     s = dataclasses.replace(Settings(), broker_url=broker_url, redis_url=broker_url, max_backlog=10 ** 9)
     app = configure(s)
@@ -48,7 +49,7 @@ def bench_enqueue(broker_url: str, n: int) -> dict:
     r.flushdb()
     mem0 = int(r.info("memory")["used_memory"])
     counters = Counters()
-    sink = CelerySink(s, MemoryStore(), counters, app=app)
+    sink = CelerySink(s, RedisStore(broker_url), counters, app=app)
     t = time.perf_counter()
     for k in range(0, len(items), 500):     # the producer hands over one de-duplication chunk at a time
         sink.submit(items[k:k + 500])
@@ -58,6 +59,7 @@ def bench_enqueue(broker_url: str, n: int) -> dict:
     enq = counters.get("enqueued")
     batches = counters.get("batches")
     mem1 = int(r.info("memory")["used_memory"])
+    ledger_bytes = sum(r.memory_usage(k) or 0 for k in (LEDGER, LEDGER_ITEMS))
     keys = [k.decode() for k in r.keys("dns*")]
     payloads = []
     for k in keys:
@@ -77,4 +79,5 @@ def bench_enqueue(broker_url: str, n: int) -> dict:
             "enqueue_ratio": round(rate / base, 3) if base else None, "enqueued": enq, "batches": batches,
             "message_bytes": round(msg_bytes), "message_bytes_per_domain": round(msg_bytes / s.batch_size, 1),
             "redis_bytes_per_chain": round((mem1 - mem0) / max(1, batches)),
-            "redis_bytes_per_domain": round((mem1 - mem0) / max(1, enq), 1)}
+            "redis_bytes_per_domain": round((mem1 - mem0) / max(1, enq), 1),
+            "ledger_bytes_per_domain": round(ledger_bytes / max(1, enq), 1)}

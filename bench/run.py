@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-QUICK = dict(prod_names=60_000, prod_certs=6_000, enqueue=10_000, e2e=1_000, e2e_paced=300, naive=300,
+QUICK = dict(prod_names=60_000, prod_certs=6_000, enqueue=10_000, e2e=1_000, e2e_rounds=1, e2e_paced=300, naive=300,
              mem=(10_000, 100_000), whois=1_000, ct_certs=1_000, ct_rounds=1, scaling=False)
-FULL = dict(prod_names=200_000, prod_certs=50_000, enqueue=100_000, e2e=12_000, e2e_paced=2_000, naive=2_000,
+FULL = dict(prod_names=200_000, prod_certs=50_000, enqueue=100_000, e2e=12_000, e2e_rounds=2, e2e_paced=2_000, naive=2_000,
             mem=(100_000, 1_000_000), whois=20_000, ct_certs=4_000, ct_rounds=3, scaling=True, scaling_n=3_000)
 
 
@@ -112,11 +112,18 @@ def main(argv=None) -> int:
                 log(f"nsd: {sum(len(v) for v in zones.values())} records")
                 with nsd(workload.zone_texts(zones), tmp / "nsd") as (server, _port):
                     if want("e2e"):
-                        log(f"e2e baseline: bare dnspython, {len(domains)} domains")
-                        bare = e2e.bare_dns(domains, server)
-                        log(f"e2e: scout workers, {len(domains)} domains")
-                        # One dns worker process per core, like the bare baseline's one process per core.
-                        res = e2e.run_scout(redis, server, domains, nets, tmp, dns_procs=os.cpu_count() or 1)
+                        # Baseline and pipeline alternate, best of e2e_rounds each: on a shared VM one
+                        # run of either can be 15 % off.
+                        bares, runs = [], []
+                        for n in range(P["e2e_rounds"]):
+                            log(f"e2e baseline: bare dnspython, {len(domains)} domains (round {n + 1})")
+                            bares.append(e2e.bare_dns(domains, server))
+                            log(f"e2e: scout workers, {len(domains)} domains (round {n + 1})")
+                            # One dns worker process per core, like the bare baseline's one process per core.
+                            runs.append(e2e.run_scout(redis, server, domains, nets, tmp,
+                                                      dns_procs=os.cpu_count() or 1))
+                        bare = max(bares, key=lambda r: r["domains_per_s"])
+                        res = max(runs, key=lambda r: r["domains_per_s"])
                         rate = res["domains_per_s"]
                         log(f"e2e: {rate}/s; paced run at half that rate")
                         paced_res = e2e.run_scout(redis, server, paced[:10], nets, tmp,
@@ -134,6 +141,8 @@ def main(argv=None) -> int:
                             "e2e_burst_p50_ms": res["burst_p50_ms"], "e2e_burst_p99_ms": res["burst_p99_ms"],
                             "e2e_domains": res["domains"], "e2e_dns_timeout_docs": res["dns_timeout_docs"],
                             "e2e_bare_dns_timeouts": bare["timeouts"], "e2e_whois_dispatched": res["whois_dispatched"],
+                            "e2e_rounds": {"bare": [r["domains_per_s"] for r in bares],
+                                           "scout": [r["domains_per_s"] for r in runs]},
                         })
                     if scale_sets:
                         grid = {}
@@ -180,6 +189,7 @@ ROWS = [
      ">= 20,000"),
     ("  message bytes per domain", "message_bytes_per_domain", None, None, ""),
     ("  Redis bytes per queued chain", "redis_bytes_per_chain", None, None, ""),
+    ("  of which in-flight ledger, bytes per domain", "ledger_bytes_per_domain", None, None, ""),
     ("e2e domains/s (vs bare dnspython)", "e2e_domains_per_s", "e2e_bare_dns_domains_per_s", "e2e_vs_baseline",
      ">= 1,000, >= 0.8x"),
     ("e2e domains/s (vs naive chain/domain)", "e2e_domains_per_s", "e2e_naive_domains_per_s", "e2e_vs_naive", ""),

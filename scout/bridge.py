@@ -48,16 +48,20 @@ def decode(msg) -> dict | None:
 
 
 class Bridge:
-    def __init__(self, settings, counters: Counters | None = None, enqueue=None):
+    def __init__(self, settings, counters: Counters | None = None, enqueue=None, store=None):
+        from .ledger import Sweeper
+        from .store import get_store
+
         self.s = settings
         self.counters = counters or Counters()
+        self.store = store or get_store()
         self._enqueue = enqueue or self._apply_chain
+        self._sweeper = Sweeper(settings, self.store)
 
-    @staticmethod
-    def _apply_chain(items: list[dict]) -> None:
-        from .pipeline import build_chain
+    def _apply_chain(self, items: list[dict]) -> None:
+        from .ledger import publish_chain
 
-        build_chain(items).apply_async()
+        publish_chain(items, self.s, self.store)
 
     # -------------------------------------------------------------- running
     def run(self, stop: threading.Event) -> None:
@@ -132,6 +136,7 @@ class Bridge:
                 msgs = []
             if msgs:
                 await self._handle(msgs, stop)
+            await asyncio.get_running_loop().run_in_executor(None, self._sweeper.maybe_sweep)
             now = time.monotonic()
             if self.s.stats_interval and now - last_summary >= self.s.stats_interval:
                 snap = c.snapshot()

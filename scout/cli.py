@@ -336,6 +336,36 @@ def cmd_failed(args) -> int:
     return ops.failed_command(s, args)
 
 
+def cmd_sweep(args) -> int:
+    """Send again the domains enqueued longer ago than LEDGER_TIMEOUT (or --older-than) and neither saved
+    nor failed. The producer and the bridge do this on their own; this is for when neither runs."""
+    import time
+
+    from .celery import configure
+    from .config import parse_duration
+    from .ledger import sweep
+    from .store import get_store
+
+    s = _settings(args)
+    if not s.broker_url or not s.redis_url:
+        raise ConfigError("BROKER_URL/REDIS_URL: the ledger lives in Redis and chains go to a shared broker")
+    if s.ledger_timeout <= 0:
+        raise ConfigError("LEDGER_TIMEOUT=0s: the ledger is off, nothing to sweep")
+    configure(s)
+    older = parse_duration("--older-than", args.older_than) if args.older_than else s.ledger_timeout
+    store = get_store()
+    total = 0
+    cutoff = time.time() + s.ledger_timeout - older   # fixed: what is re-sent now is due again later
+    while True:  # every overdue domain, a bounded number of batches at a time
+        sent = sweep(s, store, now=cutoff)
+        total += sent
+        if sent == 0:
+            break
+    in_flight, overdue = store.in_flight(time.time())
+    print(json.dumps({"resent": total, "in_flight": in_flight, "overdue": overdue}))
+    return 0
+
+
 def cmd_bridge(args) -> int:
     from .bridge import main_bridge
 
@@ -393,6 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     pu = fsub.add_parser("purge")
     pu.add_argument("--older-than", default="0s")
     fl.set_defaults(func=cmd_failed)
+
+    sw = sub.add_parser("sweep", help="send again the enqueued domains that were neither saved nor failed in time")
+    sw.add_argument("--older-than", help="instead of LEDGER_TIMEOUT, e.g. 10m")
+    sw.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bridge", help="NATS JetStream -> Celery chains")
     b.set_defaults(func=cmd_bridge)

@@ -204,6 +204,7 @@ class Settings:
     task_max_retries: int = 5
     retry_base_delay: float = 5.0       # first retry countdown; doubles per attempt (capped)
     visibility_timeout: float = 7200.0  # Redis: an unacked message of a vanished worker comes back after this
+    ledger_timeout: float = 3600.0      # a domain neither saved nor failed this long after enqueue is sent again
     log_level: str = "INFO"
     stats_interval: float = 60.0
     watchlist_file: str = ""
@@ -270,6 +271,7 @@ _VARS = {
     "TASK_MAX_RETRIES": ("task_max_retries", _nonneg),
     "RETRY_BASE_DELAY": ("retry_base_delay", _dur),
     "VISIBILITY_TIMEOUT": ("visibility_timeout", _dur),
+    "LEDGER_TIMEOUT": ("ledger_timeout", _dur),
     "LOG_LEVEL": ("log_level", lambda n, t: parse_choice(n, t, ("debug", "info", "warning", "error", "critical")).upper()),
     "STATS_INTERVAL": ("stats_interval", _dur),
     "WATCHLIST_FILE": ("watchlist_file", _str),

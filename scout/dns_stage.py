@@ -31,6 +31,16 @@ KNOWN_RCODES = frozenset(("NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "NOTIMP"
                           "NOTAUTH", "NOTZONE", "NXRRSET", "YXRRSET", "BADVERS"))
 MAX_CNAME_HOPS = 16
 _EDNS_PAYLOAD = 1232
+_RDTYPES = {t: dns.rdatatype.from_text(t) for t in TYPES}
+# One OPT record (EDNS0, 1232-byte payload) shared by every query: dnspython builds a new one per
+# query with use_edns(), which was a third of the cost of making and rendering a query.
+_OPT = dns.message.make_query(".", "A", use_edns=0, payload=_EDNS_PAYLOAD).opt
+
+
+def make_query(qname: dns.name.Name, rdtype: str) -> dns.message.QueryMessage:
+    q = dns.message.make_query(qname, _RDTYPES.get(rdtype) or rdtype)
+    q.opt, q.request_payload = _OPT, _EDNS_PAYLOAD
+    return q
 
 
 def _fmt(rdtype: str, rdata) -> str:
@@ -173,7 +183,7 @@ async def _query(qname: dns.name.Name, rdtype: str, servers, timeout: float, ret
     status = "TIMEOUT"
     for attempt in range(retries + 1):
         host, port = servers[attempt % len(servers)]
-        q = dns.message.make_query(qname, rdtype, use_edns=0, payload=_EDNS_PAYLOAD)
+        q = make_query(qname, rdtype)
         try:
             async with sem:
                 response = await _exchange(q, host, port, timeout)

@@ -1,9 +1,10 @@
-"""Celery sink: micro-batches of items -> chains dns -> domain_whois -> ip_whois -> save.
+"""Celery sink: micro-batches of items -> chains dns -> whois -> save.
 
 A batch leaves when it holds BATCH_SIZE domains or its oldest domain waited BATCH_LINGER. Publishing
 never loses a batch quietly: while the broker is away batches wait in a bounded retry buffer; what
 overflows it is counted as dropped and forgotten by the de-duplication store so it can come back.
 Backpressure: above MAX_BACKLOG queued domains the producer stops enqueueing (see Producer).
+Every published domain goes into the in-flight ledger (scout.ledger), which this sink also sweeps.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from collections import deque
 
 from .counters import Counters
+from .ledger import Sweeper, publish_chain
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class CelerySink(Sink):
         self._backlog_every = backlog_check_every
         self._backlog = 0
         self._last_backlog_log = 0.0
+        self._sweeper = Sweeper(settings, store)
 
     # -------------------------------------------------------------- batches
     def submit(self, items: list[dict]) -> None:
@@ -71,6 +74,8 @@ class CelerySink(Sink):
             self._batch = []
         if self._retry and now >= self._next_retry:
             self._drain_retry()
+        if not self._retry:  # the broker takes chains: send again what the ledger says is overdue
+            self._sweeper.maybe_sweep()
 
     def close(self, timeout: float = 30.0) -> None:
         if self._batch:
@@ -90,9 +95,7 @@ class CelerySink(Sink):
 
     # -------------------------------------------------------------- publishing
     def _publish(self, items: list[dict]) -> None:
-        from .pipeline import build_chain
-
-        build_chain(items).apply_async(retry_policy=PUBLISH_RETRY)
+        publish_chain(items, self.s, self.store, retry_policy=PUBLISH_RETRY)
 
     def _send(self, items: list[dict]) -> None:
         if self._retry:  # keep order: older batches first

@@ -15,6 +15,8 @@ def collect_stats(settings) -> dict:
     store = get_store()
     counters = store.counters()
     stats: dict = {"counters": counters, "failed_tasks": len(store.list_failed())}
+    in_flight, overdue = store.in_flight(time.time())
+    stats["in_flight"] = {"domains": in_flight, "overdue": overdue}
     if settings.broker_url:
         app = configure(settings)
         try:
@@ -84,6 +86,8 @@ def format_stats(stats: dict) -> str:
     c = stats["counters"]
     lines.append(f"saved:    {c.get('domains_saved', 0)} domains ({c.get('saved_new', 0)} new, "
                  f"{c.get('saved_updated', 0)} updated), failed tasks waiting: {stats['failed_tasks']}")
+    lines.append(f"ledger:   in flight={stats['in_flight']['domains']} domains (enqueued, not yet saved or failed), "
+                 f"overdue={stats['in_flight']['overdue']}, re-sent so far={c.get('ledger_resent', 0)}")
     lines.append(f"whois:    dispatched={c.get('whois_dispatched', 0)} landed={c.get('whois_landed', 0)} "
                  f"domain queries={c.get('whois_domain_queries', 0)} ip queries={c.get('whois_ip_queries', 0)} "
                  f"rate-limited={c.get('whois_rate_limited', 0)}")
@@ -105,12 +109,13 @@ def format_stats(stats: dict) -> str:
 
 def retry_entry(entry: dict) -> None:
     """Send a failed task again: a chain step with the rest of its chain, or a lookup on its queue."""
-    from . import pipeline, tasks
+    from . import ledger, pipeline, tasks
+    from .config import get_settings
 
     stage = entry["stage"]
     if stage in pipeline.STAGES:
         items = entry["args"][0]
-        pipeline.build_chain(items, stage).apply_async()
+        ledger.publish_chain(items, get_settings(), get_store(), stage)
     else:
         task = {"lookup_domain_whois": tasks.lookup_domain_whois, "lookup_ip_whois": tasks.lookup_ip_whois,
                 "apply_whois": tasks.apply_whois}[stage]

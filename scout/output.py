@@ -4,6 +4,7 @@ Pure functions. The schema file ships in the package (scout/data/document.schema
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -33,10 +34,15 @@ def _safe_component(name: str, suffix: str = "") -> str:
     return HASHED_PREFIX + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest() + suffix
 
 
+@functools.lru_cache(maxsize=16)
+def _resolved(output_dir: str) -> Path:
+    return Path(output_dir).resolve()   # once per directory, not once per document
+
+
 def document_path(output_dir: str | os.PathLike, root: str, domain: str) -> Path:
     """OUTPUT_DIR/<root_domain>/<domain>.json, guaranteed to stay inside OUTPUT_DIR."""
-    base = Path(output_dir).resolve()
-    path = base / _safe_component(root) / _safe_component(domain, ".json")
+    base = _resolved(os.path.abspath(output_dir))
+    path = base.joinpath(_safe_component(root), _safe_component(domain, ".json"))
     if path.parent.parent != base:  # defence in depth: names are already normalised
         raise ValueError(f"refusing a path outside OUTPUT_DIR for {domain!r}")
     return path

@@ -1,6 +1,6 @@
 """Queue names, routing and broker options: which task runs where.
 
-Queues: `dns`, `whois` (the chain's cheap WHOIS steps: cache joins and scheduling), one WHOIS lookup
+Queues: `dns`, `whois` (the chain's cheap WHOIS step: cache joins and scheduling), one WHOIS lookup
 queue per source address (`whois.<ip>`, or `whois.default` when WHOIS_IPS is empty) holding the
 rate-limited lookups, and `save`.
 """
@@ -17,8 +17,7 @@ PRIORITY_LEVELS = 10  # 0 (most urgent) .. 9
 def task_routes() -> dict:
     return {
         "scout.dns": {"queue": DNS},
-        "scout.domain_whois": {"queue": WHOIS},
-        "scout.ip_whois": {"queue": WHOIS},
+        "scout.whois": {"queue": WHOIS},
         "scout.save": {"queue": SAVE},
         "scout.apply_whois": {"queue": SAVE},
         # scout.lookup_* are routed at send time to the queue of the source address they use.

@@ -19,7 +19,12 @@ from . import output
 
 @contextmanager
 def locked_dir(directory: Path):
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    """Hold `directory`'s lock (created when missing)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -61,7 +66,6 @@ def update_document(output_dir: str, root: str, domain: str,
     """Read-modify-write one document under its directory lock. `change(old)` returns the new
     document, or None to leave the file as it is."""
     path = output.document_path(output_dir, root, domain)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with locked_dir(path.parent):
         new = change(read_document(path))
         if new is None:

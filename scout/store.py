@@ -12,10 +12,21 @@ import threading
 import time
 from collections import OrderedDict
 
+try:
+    import orjson
+
+    def _dumps(value) -> bytes:
+        return orjson.dumps(value)
+except ImportError:  # pragma: no cover
+    def _dumps(value) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
 PREFIX = "scout:"
 COUNTERS = PREFIX + "counters"
 FAILED_INDEX = PREFIX + "failed:index"      # sorted set id -> time
 FAILED_ITEM = PREFIX + "failed:item:"       # + id -> JSON
+LEDGER = PREFIX + "ledger"                  # sorted set "<batch id>.<domains>" -> time it is overdue
+LEDGER_ITEMS = PREFIX + "ledger:items"      # hash batch -> its items as published (JSON)
 
 
 class Store:
@@ -37,6 +48,10 @@ class Store:
     def list_failed(self) -> list[dict]: ...
     def get_failed(self, entry_id: str) -> dict | None: ...
     def delete_failed(self, entry_id: str) -> bool: ...
+    def track(self, batch: str, items: list[dict], due: float) -> None: ...
+    def settle(self, batches: list[str]) -> None: ...
+    def overdue(self, now: float, limit: int) -> list[tuple[str, list[dict]]]: ...
+    def in_flight(self, now: float) -> tuple[int, int]: ...
 
 
 class RedisStore(Store):
@@ -134,6 +149,49 @@ class RedisStore(Store):
         pipe.zrem(FAILED_INDEX, entry_id)
         deleted, _ = pipe.execute()
         return bool(deleted)
+
+    # The in-flight ledger (scout.ledger): one round trip per batch each way.
+    def track(self, batch, items, due):
+        pipe = self.r.pipeline(transaction=True)   # both or neither: an entry always has its items
+        pipe.hset(LEDGER_ITEMS, batch, _dumps(items))
+        pipe.zadd(LEDGER, {batch: due})
+        pipe.execute()
+
+    def settle(self, batches):
+        if not batches:
+            return
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zrem(LEDGER, *batches)
+        pipe.hdel(LEDGER_ITEMS, *batches)
+        pipe.execute()
+
+    def overdue(self, now, limit):
+        batches = [b.decode() for b in self.r.zrangebyscore(LEDGER, "-inf", now, start=0, num=limit)]
+        if not batches:
+            return []
+        out = []
+        for batch, raw in zip(batches, self.r.hmget(LEDGER_ITEMS, batches)):
+            try:
+                items = json.loads(raw) if raw is not None else None
+            except ValueError:
+                items = None
+            if isinstance(items, list):
+                out.append((batch, items))
+            else:  # settled between the two reads, or damaged: nothing to send
+                self.settle([batch])
+        return out
+
+    def in_flight(self, now):
+        """(domains in flight, of which overdue): batch ids end with their number of domains."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zrange(LEDGER, 0, -1, withscores=True)
+        (entries,) = pipe.execute()
+        total = late = 0
+        for member, due in entries:
+            n = int(member.rpartition(b".")[2] or 0)
+            total += n
+            late += n if due <= now else 0
+        return total, late
 
 
 class _TTLDict:
@@ -254,6 +312,19 @@ class MemoryStore(Store):
     def delete_failed(self, entry_id):
         with self.lock:
             return self.failed.pop(entry_id, None) is not None
+
+    # The embedded mode's broker lives in this process and loses nothing on its own: no ledger.
+    def track(self, batch, items, due):
+        pass
+
+    def settle(self, batches):
+        pass
+
+    def overdue(self, now, limit):
+        return []
+
+    def in_flight(self, now):
+        return 0, 0
 
 
 class LocalSeenCache:

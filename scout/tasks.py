@@ -1,7 +1,7 @@
 """Celery tasks: thin wrappers over scout.pipeline. Routing is in scout.queues, settings in celeryconfig.
 
-Chain per micro-batch: dns -> domain_whois -> ip_whois -> save. The WHOIS steps of the chain only join
-caches and schedule the rate-limited lookups (lookup_domain_whois / lookup_ip_whois, one queue per
+Chain per micro-batch: dns -> whois -> save. The chain's WHOIS step only joins caches and schedules
+the rate-limited lookups (lookup_domain_whois / lookup_ip_whois, one queue per
 source address); a lookup that lands updates the saved documents through apply_whois on the save queue.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from celery import Task
 from celery.exceptions import Reject, Retry
 from celery.signals import worker_init
 
-from . import pipeline, queues
+from . import ledger, pipeline, queues
 from .celery import app
 from .config import get_settings
 from .store import get_store
@@ -86,8 +86,9 @@ def dns(self, items, attempt=0):
         if done or pipeline.dns_server_answers(s):
             done += transient  # the server answers: these names just have no answer (kept as TIMEOUT)
         elif attempt < s.task_max_retries:
-            pipeline.build_chain(transient, "dns", attempt + 1).apply_async(
-                countdown=pipeline.retry_countdown(attempt, s.retry_base_delay))
+            # `done` is empty: the whole batch is re-sent as a new one (the failed store settles it too)
+            ledger.publish_chain(transient, s, get_store(), "dns", attempt + 1,
+                                 countdown=pipeline.retry_countdown(attempt, s.retry_base_delay))
             get_store().incr({"dns_retries": len(transient)})
         else:
             pipeline.record_failure(get_store(), task=self.name, stage="dns", args=[transient],
@@ -130,17 +131,10 @@ def _watchlist():
     return _watchlist_holder.current()
 
 
-@app.task(name="scout.domain_whois", base=StageTask)
-def domain_whois(items):
+@app.task(name="scout.whois", base=StageTask)
+def whois(items):
     s = get_settings()
-    pipeline.score_items(items, _watchlist())  # the score decides WHOIS priority and WHOIS_MIN_SCORE
-    return pipeline.join_domain_whois(items, s, get_store(), _dispatch_domain(s))
-
-
-@app.task(name="scout.ip_whois", base=StageTask)
-def ip_whois(items):
-    s = get_settings()
-    return pipeline.join_ip_whois(items, s, get_store(), _dispatch_ip(s))
+    return pipeline.join_whois(items, s, get_store(), _watchlist(), _dispatch_domain(s), _dispatch_ip(s))
 
 
 @app.task(name="scout.save", base=StageTask)
@@ -265,5 +259,5 @@ def apply_whois(kind, key, result, keep_pending=False):
     return updated
 
 
-__all__ = ["dns", "domain_whois", "ip_whois", "save", "lookup_domain_whois", "lookup_ip_whois",
+__all__ = ["dns", "whois", "save", "lookup_domain_whois", "lookup_ip_whois",
            "apply_whois", "Retry"]

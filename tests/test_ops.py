@@ -364,7 +364,7 @@ def test_flower_stats_and_a_failed_whois_lookup(tmp_path, ops_redis, dns_server,
                          timeout=30, message="four workers in Flower")
         assert {n.split("@")[0] for n in names} == {"dns", "whois", "whois.default", "save"}
 
-        stages = {"scout.dns", "scout.domain_whois", "scout.ip_whois", "scout.save",
+        stages = {"scout.dns", "scout.whois", "scout.save",
                   "scout.lookup_domain_whois", "scout.apply_whois"}
 
         def tasks_seen():

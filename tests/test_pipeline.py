@@ -140,6 +140,31 @@ def test_durations_and_dotenv(tmp_path):
     assert load_settings({"CACHE_TTL": "1h"}, tmp_path / ".env").cache_ttl == 3600  # env wins
 
 
+def test_ip_cache_most_specific_network_first_across_processes(redis_url):
+    """IP answers are cached per covered network; a reader finds the most specific one, and another
+    process (a fresh store) sees a length cached after its copy of the lengths was taken."""
+    import ipaddress
+
+    from scout.pipeline import cache_ip_result, cached_ip_results
+    from scout.store import RedisStore
+
+    writer, reader = RedisStore(redis_url), RedisStore(redis_url)
+    assert cached_ip_results(reader, ["203.0.113.9"]) == {"203.0.113.9": None}   # reader's copy: no lengths
+    net = ipaddress.ip_network
+    cache_ip_result(writer, [net("198.51.96.0/20")], {"info": {"network_cidr": "198.51.96.0/20"}}, 60)
+    cache_ip_result(writer, [net("198.51.100.0/22"), net("198.51.100.0/24")],
+                    {"info": {"network_cidr": "198.51.100.0/24"}}, 60)
+    cache_ip_result(writer, [net("2001:db8::/32")], {"info": {"network_cidr": "2001:db8::/32"}}, 60)
+    time.sleep(1.1)                                   # the reader re-reads lengths on a miss after 1 s
+    got = cached_ip_results(reader, ["198.51.100.7", "198.51.101.7", "198.51.97.1", "198.51.112.1",
+                                     "2001:db8:5::1", "10.0.0.1"])
+    cidr = {ip: (r or {}).get("info", {}).get("network_cidr") for ip, r in got.items()}
+    assert cidr == {"198.51.100.7": "198.51.100.0/24", "198.51.101.7": "198.51.100.0/24",
+                    "198.51.97.1": "198.51.96.0/20", "198.51.112.1": None, "2001:db8:5::1": "2001:db8::/32",
+                    "10.0.0.1": None}
+    assert sorted(m.decode() for m in writer.r.smembers("scout:ipnet:lengths")) == ["4/20", "4/22", "4/24", "6/32"]
+
+
 # ------------------------------------------------------------------ DNS stage against nsd
 
 def test_dns_stage_formats_and_outcomes(dns_server):
@@ -164,6 +189,20 @@ def test_dns_stage_formats_and_outcomes(dns_server):
     assert len(big) == 1 and len(big[0]) == 20 * 202
     assert got["loop-a.example"]["a_records"] == []            # a CNAME loop ends, recorded
     assert got["loop-a.example"]["cname_chain"][:2] == ["loop-b.example", "loop-a.example"]
+
+
+def test_dns_queries_ask_with_edns0_and_a_1232_byte_payload():
+    import dns.message
+    import dns.name
+
+    from scout.dns_stage import make_query
+
+    a, b = make_query(dns.name.from_text("a.example"), "TXT"), make_query(dns.name.from_text("b.example"), "CAA")
+    for q, name, rdtype in ((a, "a.example.", "TXT"), (b, "b.example.", "CAA")):
+        wire = dns.message.from_wire(q.to_wire())   # as the server sees it
+        assert wire.edns == 0 and wire.payload == 1232 and not wire.options
+        assert wire.question[0].to_text() == f"{name} IN {rdtype}"
+        assert wire.flags & dns.flags.RD
 
 
 def test_dns_stage_reports_an_absent_server_as_transient():

@@ -156,21 +156,18 @@ def test_sigkill_mid_task_reruns_dns_lookup_and_save_on_another_worker(tmp_path,
 
 # ------------------------------------------------------------------ Redis restarted
 
-@pytest.mark.xfail(reason="passes about 8 runs in 9. The rare loss is kombu's Redis transport: a message "
-                          "popped by BRPOP whose `unacked` bookkeeping had not reached Redis when it was killed "
-                          "lives only in the worker, and the worker's restore on connection loss runs while Redis "
-                          "is still down. Needs an application-level ledger of enqueued batches (or RabbitMQ).",
-                   strict=False)
 def test_redis_killed_and_restarted_while_producer_and_workers_run(tmp_path, dns_server, rdap, procs):
     """A private, persistent Redis (AOF, fsync always) is SIGKILLed mid-stream and restarted on its port:
     the producer keeps what it could not publish and sends it later, the workers reconnect, messages
-    taken before the crash come back after the visibility timeout; every domain is accounted for."""
+    taken before the crash come back after the visibility timeout, and a message popped just before the
+    crash (gone from Redis: kombu notes it as unacked only after the pop) is sent again by the producer's
+    ledger sweeper after LEDGER_TIMEOUT; every domain is accounted for."""
     redis_server = PrivateRedis(tmp_path).start()
     try:
         out = tmp_path / "out"
         env = scout_env(BROKER_URL=redis_server.url, OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=10,
-                        VISIBILITY_TIMEOUT="10s", RETRY_BASE_DELAY="1s", WHOIS_MIN_SCORE=1000,
-                        **rdap_bootstrap(tmp_path, rdap.base))
+                        VISIBILITY_TIMEOUT="10s", LEDGER_TIMEOUT="12s", RETRY_BASE_DELAY="1s",
+                        WHOIS_MIN_SCORE=1000, **rdap_bootstrap(tmp_path, rdap.base))
         procs.append(start_worker(env, tmp_path, "all", "all", concurrency=8))
         names = [f"r{i}.preview-pages.example" for i in range(400)]
         rec = recording(tmp_path / "stream.jsonl", names, per_frame=5)
@@ -218,6 +215,97 @@ def test_redis_killed_and_restarted_while_producer_and_workers_run(tmp_path, dns
         redis_server.kill()
 
 
+# ------------------------------------------------------------------ messages the broker lost: the ledger
+
+def _lose_queued_messages(redis_url: str, queue: str = "dns") -> int:
+    """What a broker crash can do to a message a worker had just popped: it is nowhere any more."""
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    lost = r.llen(queue)
+    r.delete(queue)
+    return lost
+
+
+def test_ledger_sends_again_what_the_broker_lost_while_the_producer_runs(tmp_path, rel_redis, dns_server, procs):
+    """Chains published by a running producer vanish from the broker before any worker took them: the
+    producer's sweeper sends them again LEDGER_TIMEOUT after they were enqueued, and every one is saved.
+    Domains saved normally leave the ledger, so nothing is sent twice."""
+    out = tmp_path / "out"
+    env = scout_env(BROKER_URL=rel_redis, OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=10,
+                    LEDGER_TIMEOUT="4s", WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9")
+    store = RedisStore(rel_redis)
+    names = [f"l{i}.preview-pages.example" for i in range(60)]
+    server = ReplayServer(recording(tmp_path / "s.jsonl", names, per_frame=5), rate=100).start()
+    producer = scout_proc(["produce", "--url", server.url("/domains-only")], env, tmp_path / "producer.log")
+    try:
+        wait_for(lambda: store.in_flight(time.time())[0] == len(names), timeout=30,
+                 message="every domain enqueued and in the ledger")
+        assert _lose_queued_messages(rel_redis) == len(names) // 10
+        lost_at = time.monotonic()
+        procs.append(start_worker(env, tmp_path, "all", "all", concurrency=8))
+        wait_for(lambda: set(read_documents(out)) == set(names), timeout=40,
+                 message="the lost domains sent again and saved")
+        assert time.monotonic() - lost_at >= 2               # by the sweeper after the timeout, not before
+        assert store.counters()["ledger_resent"] == len(names)
+        wait_for(lambda: store.in_flight(time.time()) == (0, 0), timeout=10, message="the ledger empty")
+
+        # Business as usual: saved domains leave the ledger, nothing is re-sent.
+        more = [f"m{i}.preview-pages.example" for i in range(30)]
+        server.stop()
+        server = ReplayServer(recording(tmp_path / "s2.jsonl", more, per_frame=5), rate=100, port=server.port).start()
+        wait_for(lambda: set(read_documents(out)) == set(names) | set(more), timeout=40, message="the next domains")
+        time.sleep(6)                                        # longer than LEDGER_TIMEOUT: a sweep ran
+        assert store.counters()["ledger_resent"] == len(names)
+        assert store.in_flight(time.time()) == (0, 0)
+        producer.send_signal(signal.SIGTERM)
+        producer.communicate(timeout=30)
+    finally:
+        server.stop()
+        if producer.poll() is None:
+            producer.kill()
+    validate_documents(read_documents(out))
+    assert all(d["seen_count"] == 1 for d in read_documents(out).values())
+
+
+def test_scout_sweep_sends_again_overdue_domains_and_stats_show_the_ledger(tmp_path, rel_redis, dns_server, procs):
+    """No producer running: `scout sweep` does what its sweeper would; `scout stats` shows domains in
+    flight and overdue; a failed batch leaves the ledger (it is accounted for in the failed store)."""
+    out = tmp_path / "out"
+    env = scout_env(BROKER_URL=rel_redis, OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=5,
+                    WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9")   # LEDGER_TIMEOUT: 1 h default
+    store = RedisStore(rel_redis)
+    names = [f"w{i}.preview-pages.example" for i in range(20)]
+    assert produce_file(env, names, tmp_path)["enqueued"] == len(names)
+    stats = json.loads(run_scout(["stats", "--json"], env, timeout=60).stdout)
+    assert stats["in_flight"] == {"domains": len(names), "overdue": 0}
+    assert _lose_queued_messages(rel_redis) == 4
+
+    r = run_scout(["sweep"], env, timeout=60)                 # nothing is an hour old yet
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"resent": 0, "in_flight": len(names), "overdue": 0}
+    r = run_scout(["sweep", "--older-than", "0s"], env, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["resent"] == len(names)
+    procs.append(start_worker(env, tmp_path, "all", "all", concurrency=8))
+    wait_for(lambda: set(read_documents(out)) == set(names), timeout=30, message="the swept domains saved")
+    wait_for(lambda: store.in_flight(time.time()) == (0, 0), timeout=10, message="the ledger empty")
+    assert "ledger:   in flight=0 domains" in run_scout(["stats"], env, timeout=60).stdout
+
+    # A batch that fails for good is in the failed store, not in the ledger; its retry is in flight again.
+    procs[-1].stop()
+    bad = dict(env, TASK_MAX_RETRIES="0", DNS_SERVER="127.0.0.1:9", DNS_TIMEOUT="200ms", DNS_RETRIES="0")
+    procs.append(start_worker(bad, tmp_path, "dns", "dns-bad"))
+    store.forget(["w0.preview-pages.example"])
+    produce_file(env, ["w0.preview-pages.example"], tmp_path)
+    wait_for(store.list_failed, timeout=30, message="the batch in the failed store")
+    assert store.in_flight(time.time()) == (0, 0)
+    r = run_scout(["sweep", "--older-than", "0s"], env, timeout=60)
+    assert r.returncode == 0 and json.loads(r.stdout.strip().splitlines()[-1])["resent"] == 0
+    r = run_scout(["sweep"], dict(env, LEDGER_TIMEOUT="0s"), timeout=60)
+    assert r.returncode == 2 and "LEDGER_TIMEOUT" in r.stderr
+
+
 # ------------------------------------------------------------------ DNS and WHOIS servers away
 
 def test_dns_server_down_then_up_and_whois_server_down(tmp_path, rel_redis, procs):
@@ -262,6 +350,7 @@ def test_dns_server_down_then_up_and_whois_server_down(tmp_path, rel_redis, proc
         if name in EXPECTED:
             assert docs[name]["a_records"] == EXPECTED[name]["a_records"]
     assert store.list_failed() == []
+    assert store.in_flight(time.time()) == (0, 0)     # the retried batches left the ledger once saved
 
 
 # ------------------------------------------------------------------ disk full
@@ -304,6 +393,7 @@ def test_disk_full_fails_visibly_leaves_no_partial_file_and_is_retryable(tmp_pat
     validate_documents(docs)
     assert docs["acme-widgets.example"]["seen_count"] == 2
     assert store.list_failed() == [] and no_temp_files(out) == []
+    assert store.in_flight(time.time()) == (0, 0)     # failed, retried by hand, saved: settled each time
 
 
 # ------------------------------------------------------------------ graceful stops

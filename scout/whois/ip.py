@@ -15,6 +15,7 @@ shared, multicast, ...) are answered at once with status "reserved" and no netwo
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import threading
@@ -41,8 +42,10 @@ def _addr(ip: str):
     return addr
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_reserved(ip: str) -> bool:
-    """True for addresses no registry answers for (what ipwhois's IPWhois() refuses, and more)."""
+    """True for addresses no registry answers for (what ipwhois's IPWhois() refuses, and more).
+    Cached: ipwhois's test builds a dozen networks per call, and the stream repeats addresses."""
     try:
         addr = _addr(ip)
     except ValueError:

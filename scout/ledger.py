@@ -1,0 +1,94 @@
+"""The in-flight ledger: every domain published into a chain is written down until it is saved or
+recorded as failed; a sweeper sends again what is overdue.
+
+Why: the broker is not always enough. kombu's Redis transport pops a message (BRPOP) and only then
+notes it as unacknowledged; a Redis killed between the two loses the message for good (its restore on
+connection loss runs while Redis is still down). With the ledger, such a domain is published again
+LEDGER_TIMEOUT after it was enqueued. Saving is idempotent, so a domain sent twice is saved once.
+
+One entry per published batch (its items as JSON, ~130 bytes per domain in Redis), one Redis round trip
+per batch at publish and one at save (LEDGER_TIMEOUT=0s turns it off).
+Embedded mode (in-memory store) keeps no ledger: its broker lives in the process that would lose it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+log = logging.getLogger(__name__)
+
+SWEEP_LOCK = "ledger-sweep"
+SWEEP_BATCHES = 20          # at most this many batches re-sent per sweep: a wrong timeout cannot flood
+
+
+def publish_chain(items: list[dict], settings, store, start: str = "dns", attempt: int = 0, **apply_opts):
+    """Write `items` into the ledger as one batch, then publish their chain from `start`. Raises what
+    publishing raises (the batch stays in the ledger: the caller keeps it to publish again, or the
+    sweeper does). Each item carries its batch id ("b") to the stage that settles it. Items re-sent
+    whole from an earlier batch (a DNS retry, a sweep, a failed-task retry) settle that batch once
+    they are published anew."""
+    from .pipeline import build_chain
+
+    earlier = batches_of(items)
+    if settings.ledger_timeout > 0:
+        batch = f"{uuid.uuid4().hex[:12]}.{len(items)}"   # the suffix lets `scout stats` count domains
+        for it in items:
+            it["b"] = batch
+        store.track(batch, items, time.time() + settings.ledger_timeout)
+    build_chain(items, start, attempt).apply_async(**apply_opts)
+    if earlier and settings.ledger_timeout > 0:
+        store.settle(earlier)
+
+
+def batches_of(items: list) -> list[str]:
+    return sorted({it["b"] for it in items if isinstance(it, dict) and isinstance(it.get("b"), str)})
+
+
+def settle(store, settings, items: list[dict]) -> None:
+    """These items ended (saved, or in the failed store): their batches leave the ledger. (A batch whose
+    DNS step re-sent part of it as a new batch ends when the rest is saved.)"""
+    if settings.ledger_timeout > 0:
+        store.settle(batches_of(items))
+
+
+def sweep(settings, store, now: float | None = None, max_batches: int = SWEEP_BATCHES) -> int:
+    """Publish again every overdue domain (up to `max_batches` batches). -> domains re-sent."""
+    if settings.ledger_timeout <= 0:
+        return 0
+    sent = 0
+    for _batch, items in store.overdue(time.time() if now is None else now, max_batches):
+        for it in items:  # start over from DNS with the items as they were first published
+            for key in ("dns", "dw", "iw"):
+                it.pop(key, None)
+        publish_chain(items, settings, store)   # a new batch, due again after LEDGER_TIMEOUT; this one settled
+        sent += len(items)
+    if sent:
+        store.incr({"ledger_resent": sent})
+        log.warning("re-sent %d domains neither saved nor failed %.0f s after they were enqueued "
+                    "(a message lost by the broker, or a backlog longer than LEDGER_TIMEOUT)",
+                    sent, settings.ledger_timeout)
+    return sent
+
+
+class Sweeper:
+    """Calls `sweep` now and then from a long-running process (producer, bridge). One process of a fleet
+    sweeps at a time (a store lock held for one interval)."""
+
+    def __init__(self, settings, store):
+        self.s = settings
+        self.store = store
+        self.every = min(60.0, max(1.0, settings.ledger_timeout / 4))
+        self._next = time.monotonic() + self.every
+
+    def maybe_sweep(self) -> int:
+        if self.s.ledger_timeout <= 0 or time.monotonic() < self._next:
+            return 0
+        self._next = time.monotonic() + self.every
+        try:
+            if not self.store.acquire(SWEEP_LOCK, self.every * 0.9):
+                return 0
+            return sweep(self.s, self.store)
+        except Exception as exc:  # broker or store away: the next sweep tries again
+            log.warning("ledger sweep failed (%s); retrying in %.0f s", exc, self.every)
+            return 0
