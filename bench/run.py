@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 
 QUICK = dict(prod_names=60_000, prod_certs=6_000, enqueue=10_000, e2e=1_000, e2e_rounds=1, e2e_paced=300, naive=300,
              mem=(10_000, 100_000), whois=1_000, ct_certs=1_000, ct_rounds=1, scaling=False)
-FULL = dict(prod_names=200_000, prod_certs=50_000, enqueue=100_000, e2e=12_000, e2e_rounds=2, e2e_paced=2_000, naive=2_000,
+FULL = dict(prod_names=200_000, prod_certs=50_000, enqueue=100_000, e2e=12_000, e2e_rounds=3, e2e_paced=2_000, naive=2_000,
             mem=(100_000, 1_000_000), whois=20_000, ct_certs=4_000, ct_rounds=3, scaling=True, scaling_n=3_000)
 
 

@@ -197,7 +197,7 @@ class Settings:
     strip_www: bool = True
     broker_url: str = ""
     redis_url: str = ""
-    batch_size: int = 50
+    batch_size: int = 100
     batch_linger: float = 0.2
     max_backlog: int = 200000
     frame_buffer: int = 20000

@@ -423,6 +423,34 @@ def test_sigterm_producer_enqueues_what_it_buffered(tmp_path, rel_redis, dns_ser
     wait_for(lambda: set(read_documents(out)) == set(names), timeout=60, message="buffered domains saved")
 
 
+def test_sigterm_scout_run_saves_what_it_buffered_without_a_broker(tmp_path, dns_server, rdap):
+    """`scout run` (embedded: in-process broker and workers, no Redis) holds a stream's domains in its
+    micro-batch (BATCH_LINGER=60s); SIGTERM publishes them and lets its workers save every one before it
+    exits, WHOIS answers included."""
+    out = tmp_path / "out"
+    env = scout_env(OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=1000, BATCH_LINGER="60s",
+                    **rdap_bootstrap(tmp_path, rdap.base))
+    names = [f"e{i}.preview-pages.example" for i in range(60)] + SERVED
+    server = ReplayServer(recording(tmp_path / "s.jsonl", names), rate=100).start()
+    proc = scout_proc(["run", "--url", server.url("/domains-only")], env, tmp_path / "run.log")
+    try:
+        wait_for(lambda: server.frames_sent >= len(names) // 5, timeout=30, message="the stream sent")
+        time.sleep(1.0)
+        assert not read_documents(out)                      # all still in the producer's batch
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=90)
+    finally:
+        server.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+    docs = read_documents(out)
+    assert set(docs) == set(names)
+    validate_documents(docs)
+    assert docs["acme-widgets.example"]["a_records"] == EXPECTED["acme-widgets.example"]["a_records"]
+    assert all(d["domain_whois_parsed"]["status"] == "not_found" for d in docs.values())
+
+
 def test_sigterm_worker_finishes_its_task_and_gives_back_the_rest(tmp_path, rel_redis, dns_server, procs):
     """A save worker stopped with SIGTERM mid-task finishes that task (warm shutdown) and hands back the
     messages it had reserved at once (not after the visibility timeout)."""
