@@ -46,6 +46,12 @@ def prefill_whois(store, domains: list[str], nets: list[str]) -> None:
     pipe.execute()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _iso(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
 
@@ -188,9 +194,15 @@ def run_scout(redis, dns_server: str, domains: list[str], nets: list[str], tmp: 
     try:
         producer, _ = make_producer(env)
         frames = e2e_frames(domains)
+        # Where the CPU goes: each worker process, and this process (the producer).
+        workers = {label: proc.pid for label, proc, _ in procs.procs}
+        cpu0 = {label: cpu_seconds(pid) for label, pid in workers.items()}
+        cpu0["producer"] = time.process_time()
         t0 = feed(producer, frames)
         enq = producer.counters.get("enqueued")
         t1 = wait_saved(store, enq, timeout=max(120, len(domains) / 50))
+        cpu = {label: cpu_seconds(pid) - cpu0[label] for label, pid in workers.items()}
+        cpu["producer"] = time.process_time() - cpu0["producer"]
         timeouts = [0]
         lat = latencies_ms(out_dir, timeouts)
         res = {"domains": enq, "seconds": round(t1 - t0, 3), "domains_per_s": round(enq / (t1 - t0), 1),
@@ -201,6 +213,7 @@ def run_scout(redis, dns_server: str, domains: list[str], nets: list[str], tmp: 
         res["domains_failed"] = c.get("domains_failed", 0)
         res["dns_timeout_docs"] = timeouts[0]
         res["dns_retries"] = c.get("dns_retries", 0)
+        res["cpu_ms_per_domain"] = {k: round(v * 1000 / max(1, enq), 3) for k, v in cpu.items()}
         if paced_rate and paced_domains:
             shutil.rmtree(out_dir, ignore_errors=True)
             out_dir.mkdir(parents=True)

@@ -143,6 +143,7 @@ def main(argv=None) -> int:
                             "e2e_bare_dns_timeouts": bare["timeouts"], "e2e_whois_dispatched": res["whois_dispatched"],
                             "e2e_rounds": {"bare": [r["domains_per_s"] for r in bares],
                                            "scout": [r["domains_per_s"] for r in runs]},
+                            "e2e_cpu_ms_per_domain": res["cpu_ms_per_domain"],
                         })
                     if scale_sets:
                         grid = {}
@@ -223,6 +224,10 @@ def print_table(fig: dict) -> None:
             continue
         print(f"{label:<44} {_fmt(fig.get(key)):>12} {_fmt(fig.get(base) if base else None):>12} "
               f"{_fmt(fig.get(rat) if rat else None):>8}  {target}")
+    if "e2e_cpu_ms_per_domain" in fig:
+        cpu = fig["e2e_cpu_ms_per_domain"]
+        print(f"e2e CPU ms per domain ({sum(cpu.values()):.2f} in all): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
     if "e2e_scaling_domains_per_s" in fig:
         print("e2e scaling, domains/s by DNS_WORKERS x dns worker processes:")
         for k, v in fig["e2e_scaling_domains_per_s"].items():
