@@ -210,7 +210,8 @@ def test_redis_killed_and_restarted_while_producer_and_workers_run(tmp_path, dns
         assert counts["enqueued"] >= len(names)            # at least once: a batch may go twice
         assert accounted(out, store) == set(names)
         validate_documents(read_documents(out))
-        print(f"worker restarts after the Redis crash: {restarts}")
+        print(f"worker restarts after the Redis crash: {restarts}; "
+              f"domains re-sent by the ledger: {store.counters().get('ledger_resent', 0)}")
     finally:
         redis_server.kill()
 
