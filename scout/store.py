@@ -337,7 +337,7 @@ class LocalSeenCache:
 
     # A few minutes of the live stream: enough for CT's repeats, and full long before 100k names, so
     # the producer's memory stays flat.
-    def __init__(self, store: Store, size: int = 50_000):
+    def __init__(self, store: Store, size: int = 30_000):
         self.store = store
         self.recent = _TTLDict(size)
 
