@@ -81,7 +81,7 @@ def normalise_domain(raw: object, strip_www: bool = True) -> tuple[str | None, s
     return name, None
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=16384)   # bounded: full before 100k names, so the producer's memory is flat
 def root_domain(name: str) -> str:
     """Registrable domain by the Public Suffix List (offline); a bare suffix is its own root."""
     return _psl.privatesuffix(name) or name
