@@ -26,6 +26,10 @@ X509_ENTRY, PRECERT_ENTRY = 0, 1
 TILE_WIDTH = 256
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128   # socketserver's 5 drops concurrent connects (SYN retried after 1 s)
+
+
 @dataclass
 class LogItem:
     """One entry: an X.509 certificate or a precertificate (DER, with its poison), and its chain."""
@@ -202,7 +206,7 @@ class _LogServer:
         self.requests: deque = deque(maxlen=10000)
         self.files: dict[str, tuple[bytes, str]] = {}
         self._faults: list[list] = []   # [path prefix, deque of (status, retry_after)]
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.owner = self          # type: ignore[attr-defined]
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

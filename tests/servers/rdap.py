@@ -210,6 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128   # socketserver's 5 drops concurrent connects (SYN retried after 1 s)
     owner: "RdapServer"
 
 

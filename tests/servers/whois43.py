@@ -170,6 +170,7 @@ class _Handler(socketserver.BaseRequestHandler):
 class _TCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
+    request_queue_size = 128   # socketserver's 5 drops concurrent connects (SYN retried after 1 s)
     owner: "Whois43Server"
 
 
