@@ -112,7 +112,8 @@ def retry_entry(entry: dict) -> None:
     from . import ledger, pipeline, tasks
     from .config import get_settings
 
-    stage = entry["stage"]
+    # Entries from before the chain had one WHOIS step (domain_whois -> ip_whois) continue from it.
+    stage = {"domain_whois": "whois", "ip_whois": "whois"}.get(entry["stage"], entry["stage"])
     if stage in pipeline.STAGES:
         items = entry["args"][0]
         ledger.publish_chain(items, get_settings(), get_store(), stage)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from scout.config import _VARS, Settings, read_dotenv
+from scout.config import _VARS, Settings, load_settings, read_dotenv
 from tests.conftest import ROOT, need_service, read_documents, run_scout, scout_env, validate_documents, wait_for
 from tests.zones import EXPECTED
 
@@ -329,6 +329,31 @@ def test_save_failure_goes_to_failed_store_and_retry_by_hand_writes(tmp_path, op
     wait_for(lambda: set(read_documents(out)) == set(names), timeout=60, message="documents after the retry")
     validate_documents(read_documents(out))
     assert failed_entries() == []
+
+
+def test_failed_entry_of_the_former_two_step_whois_chain_is_retried_from_the_whois_step(
+        tmp_path, ops_redis, dns_server, rdap, workers):
+    """An entry recorded by a version whose chain was dns -> domain_whois -> ip_whois -> save (stage
+    `ip_whois`, items with their DNS records) is retried from today's whois step and saved."""
+    from scout.dns_stage import resolve_batch
+    from scout.names import root_domain
+    from scout.pipeline import record_failure
+    from scout.store import RedisStore
+
+    out = tmp_path / "out"
+    env = scout_env(BROKER_URL=ops_redis, OUTPUT_DIR=out, WHOIS_MIN_SCORE=1000, DNS_SERVER=dns_server, **rdap.env)
+    names = NAMES[1:3]
+    records = resolve_batch(names, load_settings({"DNS_SERVER": dns_server}, None))
+    items = [{"d": d, "r": root_domain(d), "seen": time.time(), "dns": {k: v for k, v in rec.items() if k != "transient"}}
+             for d, rec in zip(names, records)]
+    entry_id = record_failure(RedisStore(ops_redis), task="scout.ip_whois", stage="ip_whois", args=[items],
+                              exc="ConnectionError: Redis went away", attempts=6, queue="whois")
+    workers(env).start("all", concurrency=4, name="all")
+    assert "retried " + entry_id in scout_ok(["failed", "retry", entry_id], env)
+    wait_for(lambda: set(read_documents(out)) == set(names), timeout=60, message="documents after the retry")
+    docs = read_documents(out)
+    validate_documents(docs)
+    assert docs[names[0]]["a_records"] == records[0]["a_records"] and failed_entries() == []
 
 
 def test_flower_stats_and_a_failed_whois_lookup(tmp_path, ops_redis, dns_server, rdap, workers):
