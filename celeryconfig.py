@@ -35,7 +35,8 @@ task_create_missing_queues = True
 # At-least-once: a task is acknowledged after it ran; a worker killed mid-task gives it back.
 task_acks_late = True
 task_reject_on_worker_lost = True
-task_acks_on_failure_or_timeout = True
+task_acks_on_failure = True
+task_acks_on_timeout = True
 worker_prefetch_multiplier = 1                 # rate-limited WHOIS tasks must not hoard messages
 task_time_limit = 900
 task_soft_time_limit = 600

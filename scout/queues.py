@@ -18,6 +18,8 @@ def task_routes() -> dict:
     return {
         "scout.dns": {"queue": DNS},
         "scout.whois": {"queue": WHOIS},
+        "scout.domain_whois": {"queue": WHOIS},   # steps of the former chain, still queued after an upgrade
+        "scout.ip_whois": {"queue": WHOIS},
         "scout.save": {"queue": SAVE},
         "scout.apply_whois": {"queue": SAVE},
         # scout.lookup_* are routed at send time to the queue of the source address they use.

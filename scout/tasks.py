@@ -131,10 +131,26 @@ def _watchlist():
     return _watchlist_holder.current()
 
 
-@app.task(name="scout.whois", base=StageTask)
-def whois(items):
+def _whois_step(items):
     s = get_settings()
     return pipeline.join_whois(items, s, get_store(), _watchlist(), _dispatch_domain(s), _dispatch_ip(s))
+
+
+@app.task(name="scout.whois", base=StageTask)
+def whois(items):
+    return _whois_step(items)
+
+
+# The steps of the former chain dns -> domain_whois -> ip_whois -> save, for messages still queued when
+# an installation upgrades: each runs today's whois step (the second finds what the first attached).
+@app.task(name="scout.domain_whois", base=StageTask)
+def former_domain_whois(items):
+    return _whois_step(items)
+
+
+@app.task(name="scout.ip_whois", base=StageTask)
+def former_ip_whois(items):
+    return _whois_step(items)
 
 
 @app.task(name="scout.save", base=StageTask)

@@ -331,10 +331,11 @@ def test_save_failure_goes_to_failed_store_and_retry_by_hand_writes(tmp_path, op
     assert failed_entries() == []
 
 
-def test_failed_entry_of_the_former_two_step_whois_chain_is_retried_from_the_whois_step(
+def test_former_two_step_whois_chain_failed_entries_and_queued_messages_still_run(
         tmp_path, ops_redis, dns_server, rdap, workers):
-    """An entry recorded by a version whose chain was dns -> domain_whois -> ip_whois -> save (stage
-    `ip_whois`, items with their DNS records) is retried from today's whois step and saved."""
+    """A version whose chain was dns -> domain_whois -> ip_whois -> save left a failed entry (stage
+    `ip_whois`) and chains in the broker: the entry is retried from today's whois step, the chains run
+    through the former step names, and every domain is saved."""
     from scout.dns_stage import resolve_batch
     from scout.names import root_domain
     from scout.pipeline import record_failure
@@ -354,6 +355,20 @@ def test_failed_entry_of_the_former_two_step_whois_chain_is_retried_from_the_who
     docs = read_documents(out)
     validate_documents(docs)
     assert docs[names[0]]["a_records"] == records[0]["a_records"] and failed_entries() == []
+
+    # A chain of the former shape still in the broker after an upgrade runs through and is saved.
+    from celery import chain
+
+    from scout.celery import configure
+
+    app = configure(load_settings(env, None))
+    more = NAMES[3:5]
+    chain(app.signature("scout.dns", args=([{"d": d, "r": root_domain(d), "seen": time.time()} for d in more],)),
+          app.signature("scout.domain_whois"), app.signature("scout.ip_whois"), app.signature("scout.save")
+          ).apply_async()
+    wait_for(lambda: set(read_documents(out)) == set(names) | set(more), timeout=60,
+             message="the former chain's domains saved")
+    validate_documents(read_documents(out))
 
 
 def test_flower_stats_and_a_failed_whois_lookup(tmp_path, ops_redis, dns_server, rdap, workers):
