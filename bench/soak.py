@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ def main(argv=None) -> int:
     from tests.conftest import scout_env
     from tests.reliability_helpers import PrivateRedis, start_worker
     from tests.servers.dns_nsd import nsd_server
+    from tests.servers.processes import reading, stop_gracefully
     from tests.zones import zone_texts
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,19 +64,16 @@ def main(argv=None) -> int:
         samples = []
         started = time.monotonic()
         try:
-            while time.monotonic() - started < args.minutes * 60:
-                time.sleep(10)
-                s = dict(proc_figures(producer.pid), t=round(time.monotonic() - started),
-                         redis_mb=round(rc.info("memory")["used_memory"] / 2**20, 1),
-                         dns_queue=rc.llen("dns"), frames_sent=server.frames_sent)
-                samples.append(s)
-                print(json.dumps(s), flush=True)
-            producer.send_signal(signal.SIGTERM)
-            out, _ = producer.communicate(timeout=60)
+            with reading(producer, server):
+                while time.monotonic() - started < args.minutes * 60:
+                    time.sleep(10)
+                    s = dict(proc_figures(producer.pid), t=round(time.monotonic() - started),
+                             redis_mb=round(rc.info("memory")["used_memory"] / 2**20, 1),
+                             dns_queue=rc.llen("dns"), frames_sent=server.frames_sent)
+                    samples.append(s)
+                    print(json.dumps(s), flush=True)
+                out, _ = stop_gracefully(producer, 60)
         finally:
-            server.stop()
-            if producer.poll() is None:
-                producer.kill()
             for w in workers:
                 w.stop()
             redis_server.kill()

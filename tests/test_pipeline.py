@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from scout.frames import parse_frame
 from scout.names import normalise_domain, root_domain
 from tests.conftest import (FIXTURE, ROOT, read_documents, run_scout, scout_env, validate_documents,
                             wait_for)
+from tests.servers.processes import reading, stop_gracefully
 from tests.zones import EXPECTED
 
 
@@ -307,20 +307,16 @@ def test_replay_server_to_redis_and_real_workers(tmp_path, dns_server, local_rda
     producer = subprocess.Popen([sys.executable, "-m", "scout", "produce", "--url",
                                  f"ws://127.0.0.1:{port}/full-stream"], env=env, cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reading(producer, server) as servers:
         wait_for(lambda: server.frames_sent >= 10, timeout=30, message="the producer connected")
         server.stop()                        # part of the stream has gone through
         time.sleep(1.5)                      # the producer sees the server gone
         server = ReplayServer(FIXTURE, port=port).start()   # restarted: replays from the start
+        servers.append(server)
         expected = expected_domains(FIXTURE, only_certificates=True)
         wait_for(lambda: expected <= set(read_documents(out)), timeout=90,
                  message="every fixture domain saved after the certstream restart")
-        producer.send_signal(signal.SIGTERM)
-        stdout, stderr = producer.communicate(timeout=30)
-    finally:
-        server.stop()
-        if producer.poll() is None:
-            producer.kill()
+        stdout, stderr = stop_gracefully(producer)
     assert producer.returncode == 0, stderr[-3000:]
     counts = json.loads(stdout.strip().splitlines()[-1])
     assert counts["reconnects"] >= 1

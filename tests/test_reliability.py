@@ -26,6 +26,7 @@ from tests.conftest import need_service, read_documents, run_scout, scout_env, v
 from tests.reliability_helpers import (RELIABILITY_REDIS, PrivateRedis, failed_domains, free_port,
                                        rdap_bootstrap, recording, scout_proc, start_nsd_on, start_worker,
                                        unacked_by_queue)
+from tests.servers.processes import reading, stop_gracefully
 from tests.zones import EXPECTED, zone_texts
 
 SERVED = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn.example.net", "saas.example.com"]
@@ -173,7 +174,7 @@ def test_redis_killed_and_restarted_while_producer_and_workers_run(tmp_path, dns
         rec = recording(tmp_path / "stream.jsonl", names, per_frame=5)
         server = ReplayServer(rec, rate=25).start()
         producer = scout_proc(["produce", "--url", server.url("/domains-only")], env, tmp_path / "producer.log")
-        try:
+        with reading(producer, server):
             wait_for(lambda: server.frames_sent >= 20, timeout=30, message="the stream flowing")
             redis_server.kill(signal.SIGKILL)
             time.sleep(2)
@@ -198,12 +199,7 @@ def test_redis_killed_and_restarted_while_producer_and_workers_run(tmp_path, dns
                 missing = sorted(set(names) - accounted(out, store))
                 raise AssertionError(f"{len(missing)} missing, e.g. {missing[:5]}; counters {store.counters()}\n"
                                      f"{procs[0].text()[-3000:]}\n{(tmp_path / 'producer.log').read_text()[-2000:]}")
-            producer.send_signal(signal.SIGTERM)
-            stdout, _ = producer.communicate(timeout=30)
-        finally:
-            server.stop()
-            if producer.poll() is None:
-                producer.kill()
+            stdout, _ = stop_gracefully(producer)
         assert producer.returncode == 0, (tmp_path / "producer.log").read_text()[-3000:]
         counts = json.loads(stdout.strip().splitlines()[-1])
         assert counts.get("dropped_publish", 0) == 0 and counts.get("dropped_backlog", 0) == 0
@@ -239,7 +235,7 @@ def test_ledger_sends_again_what_the_broker_lost_while_the_producer_runs(tmp_pat
     names = [f"l{i}.preview-pages.example" for i in range(60)]
     server = ReplayServer(recording(tmp_path / "s.jsonl", names, per_frame=5), rate=100).start()
     producer = scout_proc(["produce", "--url", server.url("/domains-only")], env, tmp_path / "producer.log")
-    try:
+    with reading(producer, server) as servers:
         wait_for(lambda: store.in_flight(time.time())[0] == len(names), timeout=30,
                  message="every domain enqueued and in the ledger")
         assert _lose_queued_messages(rel_redis) == len(names) // 10
@@ -255,16 +251,12 @@ def test_ledger_sends_again_what_the_broker_lost_while_the_producer_runs(tmp_pat
         more = [f"m{i}.preview-pages.example" for i in range(30)]
         server.stop()
         server = ReplayServer(recording(tmp_path / "s2.jsonl", more, per_frame=5), rate=100, port=server.port).start()
+        servers.append(server)
         wait_for(lambda: set(read_documents(out)) == set(names) | set(more), timeout=40, message="the next domains")
         time.sleep(6)                                        # longer than LEDGER_TIMEOUT: a sweep ran
         assert store.counters()["ledger_resent"] == len(names)
         assert store.in_flight(time.time()) == (0, 0)
-        producer.send_signal(signal.SIGTERM)
-        producer.communicate(timeout=30)
-    finally:
-        server.stop()
-        if producer.poll() is None:
-            producer.kill()
+        stop_gracefully(producer)
     validate_documents(read_documents(out))
     assert all(d["seen_count"] == 1 for d in read_documents(out).values())
 
@@ -408,16 +400,11 @@ def test_sigterm_producer_enqueues_what_it_buffered(tmp_path, rel_redis, dns_ser
     names = [f"t{i}.preview-pages.example" for i in range(60)]
     server = ReplayServer(recording(tmp_path / "s.jsonl", names), rate=100).start()
     producer = scout_proc(["produce", "--url", server.url("/domains-only")], env, tmp_path / "producer.log")
-    try:
+    with reading(producer, server):
         wait_for(lambda: server.frames_sent >= 12, timeout=30, message="the stream sent")
         time.sleep(1.0)
         assert not read_documents(out)                      # all still buffered in the producer
-        producer.send_signal(signal.SIGTERM)
-        stdout, _ = producer.communicate(timeout=30)
-    finally:
-        server.stop()
-        if producer.poll() is None:
-            producer.kill()
+        stdout, _ = stop_gracefully(producer)
     assert producer.returncode == 0
     counts = json.loads(stdout.strip().splitlines()[-1])
     assert counts["unique"] == counts["enqueued"] == len(names)
@@ -434,16 +421,11 @@ def test_sigterm_scout_run_saves_what_it_buffered_without_a_broker(tmp_path, dns
     names = [f"e{i}.preview-pages.example" for i in range(60)] + SERVED
     server = ReplayServer(recording(tmp_path / "s.jsonl", names), rate=100).start()
     proc = scout_proc(["run", "--url", server.url("/domains-only")], env, tmp_path / "run.log")
-    try:
+    with reading(proc, server):
         wait_for(lambda: server.frames_sent >= len(names) // 5, timeout=30, message="the stream sent")
         time.sleep(1.0)
         assert not read_documents(out)                      # all still in the producer's batch
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=90)
-    finally:
-        server.stop()
-        if proc.poll() is None:
-            proc.kill()
+        stop_gracefully(proc, 90)
     assert proc.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
     docs = read_documents(out)
     assert set(docs) == set(names)
@@ -492,15 +474,10 @@ def test_backpressure_drops_without_marking_seen_and_picks_up_later(tmp_path, re
     def stream(env, log):
         server = ReplayServer(rec, rate=20).start()
         producer = scout_proc(["produce", "--url", server.url("/domains-only")], env, log)
-        try:
+        with reading(producer, server):
             wait_for(lambda: server.frames_sent >= len(names) // 5, timeout=60, message="the stream sent")
             time.sleep(1.0)
-            producer.send_signal(signal.SIGTERM)
-            stdout, _ = producer.communicate(timeout=30)
-        finally:
-            server.stop()
-            if producer.poll() is None:
-                producer.kill()
+            stdout, _ = stop_gracefully(producer)
         assert producer.returncode == 0, log.read_text()[-3000:]
         return json.loads(stdout.strip().splitlines()[-1])
 

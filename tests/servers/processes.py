@@ -1,13 +1,35 @@
 """A group of real processes (celery workers and the like) started from full command lines, each in its
 own process group with its output in a log file, waited for until they say they are ready, and stopped
-with SIGTERM (SIGKILL after 20 s). Used by the tests and the benchmarks."""
+with SIGTERM (SIGKILL after 20 s); and helpers to stop a process that reads a replay server. Used by
+the tests and the benchmarks."""
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
+
+
+def stop_gracefully(proc: subprocess.Popen, timeout: float = 30):
+    """SIGTERM (what a supervisor sends), then wait for the exit; -> (stdout, stderr) as communicate()."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=timeout)
+
+
+@contextmanager
+def reading(proc: subprocess.Popen, *servers):
+    """`proc` reads a stream from `servers` (replay servers): however the block ends, the servers stop
+    and a `proc` still running is killed. Servers the block starts later go into the yielded list."""
+    started = list(servers)
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+        if proc.poll() is None:
+            proc.kill()
 
 
 class ProcessGroup:
