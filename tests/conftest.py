@@ -40,16 +40,22 @@ def need_service(name: str, port: int) -> None:
         pytest.skip(f"{name} not running on 127.0.0.1:{port}")
 
 
-@pytest.fixture
-def redis_url():
-    """A Redis database emptied before and after the test."""
+def emptied_redis(url: str):
+    """For a fixture (`yield from`): the Redis database `url`, emptied before and after the test. Each
+    test area has its own database number."""
     need_service("Redis", 6379)
     import redis
 
-    r = redis.Redis.from_url(REDIS_TEST_URL)
+    r = redis.Redis.from_url(url)
     r.flushdb()
-    yield REDIS_TEST_URL
+    yield url
     r.flushdb()
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database emptied before and after the test."""
+    yield from emptied_redis(REDIS_TEST_URL)
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,8 @@ import pytest
 
 from scout.frames import parse_frame
 from scout.names import normalise_domain
-from tests.conftest import (FIXTURE, need_service, read_documents, run_scout, scout_env, validate_documents,
-                            wait_for)
+from tests.conftest import (FIXTURE, emptied_redis, need_service, read_documents, run_scout, scout_env,
+                            validate_documents, wait_for)
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/7"      # this test area's Redis database
 SHARED_NATS = "nats://127.0.0.1:4222"
@@ -90,13 +90,7 @@ def consumer_state(url: str, stream: str):
 @pytest.fixture
 def broker():
     """Redis db 7, emptied before and after: Celery broker and the workers' store."""
-    need_service("Redis", 6379)
-    import redis
-
-    r = redis.Redis.from_url(REDIS_DB_URL)
-    r.flushdb()
-    yield REDIS_DB_URL
-    r.flushdb()
+    yield from emptied_redis(REDIS_DB_URL)
 
 
 @pytest.fixture

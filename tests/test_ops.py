@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from scout.config import _VARS, Settings, load_settings, read_dotenv
-from tests.conftest import ROOT, need_service, read_documents, run_scout, scout_env, validate_documents, wait_for
+from tests.conftest import (ROOT, emptied_redis, need_service, read_documents, run_scout, scout_env,
+                            validate_documents, wait_for)
 from tests.zones import EXPECTED
 
 OPS_REDIS = "redis://127.0.0.1:6379/3"
@@ -77,13 +78,7 @@ def doc_status(out: Path, name: str) -> str | None:
 
 @pytest.fixture
 def ops_redis():
-    need_service("Redis", 6379)
-    import redis
-
-    r = redis.Redis.from_url(OPS_REDIS)
-    r.flushdb()
-    yield OPS_REDIS
-    r.flushdb()
+    yield from emptied_redis(OPS_REDIS)
 
 
 @pytest.fixture

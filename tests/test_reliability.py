@@ -22,7 +22,7 @@ import pytest
 
 from scout.replay import ReplayServer
 from scout.store import RedisStore
-from tests.conftest import need_service, read_documents, run_scout, scout_env, validate_documents, wait_for
+from tests.conftest import emptied_redis, read_documents, run_scout, scout_env, validate_documents, wait_for
 from tests.reliability_helpers import (RELIABILITY_REDIS, PrivateRedis, failed_domains, free_port,
                                        rdap_bootstrap, recording, scout_proc, start_nsd_on, start_worker,
                                        unacked_by_queue)
@@ -34,13 +34,7 @@ SERVED = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn
 
 @pytest.fixture
 def rel_redis():
-    need_service("Redis", 6379)
-    import redis
-
-    r = redis.Redis.from_url(RELIABILITY_REDIS)
-    r.flushdb()
-    yield RELIABILITY_REDIS
-    r.flushdb()
+    yield from emptied_redis(RELIABILITY_REDIS)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import (FIXTURE, need_service, read_documents, run_scout, scout_env, validate_documents,
+from tests.conftest import (FIXTURE, emptied_redis, read_documents, run_scout, scout_env, validate_documents,
                             wait_for)
 from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
 from tests.servers.rdap import ARIN_8_8_8
@@ -31,13 +31,7 @@ FIXTURE_RDAP_TLDS = ("example", "test", "invalid")   # com, net, org go to port 
 @pytest.fixture
 def redis5():
     """Redis db 5 (this area's database) emptied before and after: broker, caches and counters."""
-    need_service("Redis", 6379)
-    import redis
-
-    r = redis.Redis.from_url(REDIS_DB5)
-    r.flushdb()
-    yield REDIS_DB5
-    r.flushdb()
+    yield from emptied_redis(REDIS_DB5)
 
 
 @pytest.fixture
