@@ -67,38 +67,27 @@ def json_baseline(frames: list[str]) -> float:
     return time.thread_time() - t
 
 
+def _measure(kind: str, frames: list[str], count: int, unit: str, redis_url: str | None) -> dict:
+    """producer_<kind>_* figures: `unit` ("names" or "frames") per CPU-second in memory, against the bare
+    `json.loads` baseline over `count` units, and with Redis de-duplication when a URL is given."""
+    r = run_producer(frames, MemoryStore())
+    base_rate = count / json_baseline(frames)
+    out = {f"{kind}_memory": r, f"producer_{kind}_per_s": round(r[f"{unit}_per_s"]),
+           f"producer_{kind}_baseline_per_s": round(base_rate),
+           f"producer_{kind}_ratio": round(r[f"{unit}_per_s"] / base_rate, 3)}
+    if redis_url:
+        rs = RedisStore(redis_url)
+        rs.r.flushdb()
+        r3 = run_producer(frames, rs)
+        out.update({f"{kind}_redis": r3, f"producer_{kind}_redis_per_s": round(r3[f"{unit}_per_s"]),
+                    f"producer_{kind}_redis_per_wall_s": round(r3[f"{unit}_per_wall_s"])})
+        rs.r.flushdb()
+    return out
+
+
 def bench_producer(domains_frames: list[str], full: list[str], n_names: int, redis_url: str | None) -> dict:
-    out: dict = {}
-    # domains-only
-    r = run_producer(domains_frames, MemoryStore())
-    base = json_baseline(domains_frames)
-    out["domains_memory"] = r
-    out["producer_domains_per_s"] = round(r["names_per_s"])
-    out["producer_domains_baseline_per_s"] = round(n_names / base)
-    out["producer_domains_ratio"] = round(r["names_per_s"] / (n_names / base), 3)
-    r2 = run_producer(domains_frames, MemoryStore(), watchlist=False)
-    out["producer_domains_noscore_per_s"] = round(r2["names_per_s"])
-    if redis_url:
-        rs = RedisStore(redis_url)
-        rs.r.flushdb()
-        r3 = run_producer(domains_frames, rs)
-        out["domains_redis"] = r3
-        out["producer_domains_redis_per_s"] = round(r3["names_per_s"])
-        out["producer_domains_redis_per_wall_s"] = round(r3["names_per_wall_s"])
-        rs.r.flushdb()
-    # full-stream certificates
-    r = run_producer(full, MemoryStore())
-    base = json_baseline(full)
-    out["certs_memory"] = r
-    out["producer_certs_per_s"] = round(r["frames_per_s"])
-    out["producer_certs_baseline_per_s"] = round(len(full) / base)
-    out["producer_certs_ratio"] = round(r["frames_per_s"] / (len(full) / base), 3)
-    if redis_url:
-        rs = RedisStore(redis_url)
-        rs.r.flushdb()
-        r3 = run_producer(full, rs)
-        out["certs_redis"] = r3
-        out["producer_certs_redis_per_s"] = round(r3["frames_per_s"])
-        out["producer_certs_redis_per_wall_s"] = round(r3["frames_per_wall_s"])
-        rs.r.flushdb()
+    out = _measure("domains", domains_frames, n_names, "names", redis_url)
+    noscore = run_producer(domains_frames, MemoryStore(), watchlist=False)
+    out["producer_domains_noscore_per_s"] = round(noscore["names_per_s"])
+    out.update(_measure("certs", full, len(full), "frames", redis_url))   # full-stream certificates
     return out
