@@ -136,7 +136,8 @@ class Bridge:
                 msgs = []
             if msgs:
                 await self._handle(msgs, stop)
-            await asyncio.get_running_loop().run_in_executor(None, self._sweeper.maybe_sweep)
+            if self._sweeper.due():  # a thread hop (it talks to Redis and the broker) once a minute, not per batch
+                await asyncio.get_running_loop().run_in_executor(None, self._sweeper.maybe_sweep)
             now = time.monotonic()
             if self.s.stats_interval and now - last_summary >= self.s.stats_interval:
                 snap = c.snapshot()

@@ -37,19 +37,17 @@ def publish_chain(items: list[dict], settings, store, start: str = "dns", attemp
             it["b"] = batch
         store.track(batch, items, time.time() + settings.ledger_timeout)
     build_chain(items, start, attempt).apply_async(**apply_opts)
-    if earlier and settings.ledger_timeout > 0:
-        store.settle(earlier)
+    store.settle(earlier)
 
 
 def batches_of(items: list) -> list[str]:
     return sorted({it["b"] for it in items if isinstance(it, dict) and isinstance(it.get("b"), str)})
 
 
-def settle(store, settings, items: list[dict]) -> None:
-    """These items ended (saved, or in the failed store): their batches leave the ledger. (A batch whose
-    DNS step re-sent part of it as a new batch ends when the rest is saved.)"""
-    if settings.ledger_timeout > 0:
-        store.settle(batches_of(items))
+def settle(store, items: list[dict]) -> None:
+    """These items ended (saved, or in the failed store): their batches leave the ledger. Items published
+    with the ledger off carry no batch id: nothing to do, no round trip."""
+    store.settle(batches_of(items))
 
 
 def sweep(settings, store, now: float | None = None, max_batches: int = SWEEP_BATCHES) -> int:
@@ -81,8 +79,11 @@ class Sweeper:
         self.every = min(60.0, max(1.0, settings.ledger_timeout / 4))
         self._next = time.monotonic() + self.every
 
+    def due(self) -> bool:
+        return self.s.ledger_timeout > 0 and time.monotonic() >= self._next
+
     def maybe_sweep(self) -> int:
-        if self.s.ledger_timeout <= 0 or time.monotonic() < self._next:
+        if not self.due():
             return 0
         self._next = time.monotonic() + self.every
         try:

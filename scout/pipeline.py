@@ -399,7 +399,7 @@ def save_items(items: list[dict], settings, store, on_saved=None) -> int:
             on_saved(doc)
     counts["domains_saved"] = len(items)
     store.incr(counts)
-    ledger.settle(store, settings, items)
+    ledger.settle(store, items)
     return len(items)
 
 
@@ -461,7 +461,7 @@ def record_failure(store, *, task: str, stage: str, args: list, kwargs: dict | N
         "domains": [it.get("d") for it in items if isinstance(it, dict)],
     }
     store.put_failed(entry_id, entry)
-    store.settle(ledger.batches_of(items))  # recorded here: no longer in flight
+    ledger.settle(store, items)  # recorded here: no longer in flight
     store.incr({"domains_failed": len(entry["domains"]), "tasks_failed": 1, f"tasks_failed:{stage}": 1})
     log.warning("task %s failed for good after %d attempts (%s); recorded as %s",
                 task, attempts, entry["exception"][:200], entry_id)
