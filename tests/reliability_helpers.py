@@ -192,20 +192,6 @@ def recording(path: Path, names: list[str], per_frame: int = 5) -> Path:
     return path
 
 
-def rdap_bootstrap(tmp: Path, base: str) -> dict:
-    """RDAP bootstrap files sending every test TLD to `base`; -> env for WHOIS on loopback only."""
-    boot = Path(tmp) / "bootstrap"
-    boot.mkdir(exist_ok=True)
-    pub = "2026-11-01T00:00:00Z"
-    tlds = ["example", "test", "invalid", "com", "net", "org"]
-    for name, services in (("dns.json", [[tlds, [base]]]), ("ipv4.json", [[["0.0.0.0/0"], [base]]]),
-                           ("ipv6.json", [[["::/0"], [base]]])):
-        (boot / name).write_text(json.dumps({"version": "1.0", "publication": pub, "description": "test",
-                                             "services": services}))
-    return {"RDAP_BOOTSTRAP_DIR": str(boot), "WHOIS_REFERRAL_SERVER": "127.0.0.1:9",
-            "DOMAIN_WHOIS_RATE": "20ms", "IP_WHOIS_RATE": "20ms", "WHOIS_TIMEOUT": "2s"}
-
-
 # ------------------------------------------------------------------ a hostile DNS responder
 
 class HostileDNS:

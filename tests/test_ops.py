@@ -84,20 +84,10 @@ def ops_redis():
 @pytest.fixture
 def rdap(tmp_path):
     """A local RDAP server behind bootstrap files for every TLD of the test names; unrouted: not_found."""
-    from tests.servers.rdap import RdapServer
+    from tests.servers.rdap import RdapServer, rdap_bootstrap
 
     server = RdapServer().start()
-    boot = tmp_path / "bootstrap"
-    boot.mkdir()
-    pub = "2026-11-01T00:00:00Z"
-    tlds = ["example", "test", "invalid", "com", "net", "org"]
-    for name, services in (("dns.json", [[tlds, [server.base]]]),
-                           ("ipv4.json", [[["0.0.0.0/0"], [server.base]]]),
-                           ("ipv6.json", [[["::/0"], [server.base]]])):
-        (boot / name).write_text(json.dumps({"version": "1.0", "publication": pub, "description": "test",
-                                             "services": services}))
-    server.env = {"RDAP_BOOTSTRAP_DIR": str(boot), "WHOIS_REFERRAL_SERVER": "127.0.0.1:9",
-                  "DOMAIN_WHOIS_RATE": "20ms", "IP_WHOIS_RATE": "20ms", "WHOIS_TIMEOUT": "2s"}
+    server.env = rdap_bootstrap(tmp_path, server.base)
     yield server
     server.stop()
 

@@ -230,19 +230,10 @@ def expected_domains(path: Path, only_certificates: bool = False) -> set[str]:
 @pytest.fixture(scope="module")
 def local_rdap(tmp_path_factory):
     """RDAP bootstrap whose every service is a local server that answers not_found."""
-    from tests.servers.rdap import RdapServer
+    from tests.servers.rdap import RdapServer, rdap_bootstrap
 
     server = RdapServer().start()
-    d = tmp_path_factory.mktemp("bootstrap")
-    pub = "2026-11-01T00:00:00Z"
-    tlds = ["example", "test", "invalid", "com", "net", "org"]
-    for name, services in (("dns.json", [[tlds, [server.base]]]),
-                           ("ipv4.json", [[["0.0.0.0/0"], [server.base]]]),
-                           ("ipv6.json", [[["::/0"], [server.base]]])):
-        (d / name).write_text(json.dumps({"version": "1.0", "publication": pub, "description": "test",
-                                          "services": services}))
-    yield {"RDAP_BOOTSTRAP_DIR": str(d), "WHOIS_REFERRAL_SERVER": "127.0.0.1:9",
-           "DOMAIN_WHOIS_RATE": "20ms", "IP_WHOIS_RATE": "20ms", "WHOIS_TIMEOUT": "2s"}, server
+    yield rdap_bootstrap(tmp_path_factory.mktemp("rdap"), server.base), server
     server.stop()
 
 

@@ -24,9 +24,10 @@ from scout.replay import ReplayServer
 from scout.store import RedisStore
 from tests.conftest import emptied_redis, read_documents, run_scout, scout_env, validate_documents, wait_for
 from tests.reliability_helpers import (RELIABILITY_REDIS, PrivateRedis, failed_domains, free_port,
-                                       rdap_bootstrap, recording, scout_proc, start_nsd_on, start_worker,
+                                       recording, scout_proc, start_nsd_on, start_worker,
                                        unacked_by_queue)
 from tests.servers.processes import reading, stop_gracefully
+from tests.servers.rdap import rdap_bootstrap
 from tests.zones import EXPECTED, zone_texts
 
 SERVED = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn.example.net", "saas.example.com"]
