@@ -25,6 +25,13 @@ REDIS_TEST_URL = os.environ.get("SCOUT_TEST_REDIS", "redis://127.0.0.1:6379/13")
 SCHEMA = ROOT / "scout" / "data" / "document.schema.json"
 
 
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):

@@ -22,23 +22,9 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, free_port, port_open, wait_for
 
 RELIABILITY_REDIS = "redis://127.0.0.1:6379/9"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            return True
-    except OSError:
-        return False
 
 
 # ------------------------------------------------------------------ a private Redis
@@ -62,7 +48,7 @@ class PrivateRedis:
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)],
             stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(lambda: port_open(self.port), timeout=20, message="private redis-server up")
+        wait_for(lambda: port_open("127.0.0.1", self.port), timeout=20, message="private redis-server up")
         return self
 
     def kill(self, sig=signal.SIGKILL) -> None:

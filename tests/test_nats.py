@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,8 +22,8 @@ import pytest
 
 from scout.frames import parse_frame
 from scout.names import normalise_domain
-from tests.conftest import (FIXTURE, emptied_redis, need_service, read_documents, run_scout, scout_env,
-                            validate_documents, wait_for)
+from tests.conftest import (FIXTURE, emptied_redis, free_port, need_service, port_open, read_documents, run_scout,
+                            scout_env, validate_documents, wait_for)
 
 REDIS_DB_URL = "redis://127.0.0.1:6379/7"      # this test area's Redis database
 SHARED_NATS = "nats://127.0.0.1:4222"
@@ -49,12 +48,6 @@ def synthetic_recording(path: Path, count: int, tag: str, per_frame: int = 20) -
         for i in range(0, count, per_frame):
             f.write(json.dumps({"message_type": "dns_entries", "data": names[i:i + per_frame]}) + "\n")
     return set(names)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def nats_call(url: str, fn):
@@ -291,7 +284,7 @@ def private_nats(tmp_path):
         def start(self):
             self.proc = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
                                          stdout=subprocess.DEVNULL, stderr=open(tmp_path / "nats.log", "a"))
-            wait_for(lambda: _port_open(port), timeout=20, interval=0.05, message="private nats-server up")
+            wait_for(lambda: port_open("127.0.0.1", port), timeout=20, interval=0.05, message="private nats-server up")
 
         def stop(self):
             if self.proc and self.proc.poll() is None:
@@ -302,14 +295,6 @@ def private_nats(tmp_path):
     s.start()
     yield s
     s.stop()
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            return True
-    except OSError:
-        return False
 
 
 def test_nats_server_restart(tmp_path, dns_server, local_whois, broker, private_nats, workers, bridges):

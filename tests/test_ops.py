@@ -10,7 +10,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from scout.config import _VARS, Settings, load_settings, read_dotenv
-from tests.conftest import (ROOT, emptied_redis, need_service, read_documents, run_scout, scout_env,
+from tests.conftest import (ROOT, emptied_redis, free_port, need_service, read_documents, run_scout, scout_env,
                             validate_documents, wait_for)
 from tests.zones import EXPECTED
 
@@ -34,12 +33,6 @@ NAMES = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn.
 
 
 # ------------------------------------------------------------------ helpers
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def recording(path: Path, names: list[str]) -> Path:
     """A certstream recording (domains-only frames) of `names`."""
@@ -330,8 +323,8 @@ def test_former_two_step_whois_chain_failed_entries_and_queued_messages_still_ru
     env = scout_env(BROKER_URL=ops_redis, OUTPUT_DIR=out, WHOIS_MIN_SCORE=1000, DNS_SERVER=dns_server, **rdap.env)
     names = NAMES[1:3]
     records = resolve_batch(names, load_settings({"DNS_SERVER": dns_server}, None))
-    items = [{"d": d, "r": root_domain(d), "seen": time.time(), "dns": {k: v for k, v in rec.items() if k != "transient"}}
-             for d, rec in zip(names, records)]
+    items = [{"d": d, "r": root_domain(d), "seen": time.time(),
+              "dns": {k: v for k, v in rec.items() if k != "transient"}} for d, rec in zip(names, records)]
     entry_id = record_failure(RedisStore(ops_redis), task="scout.ip_whois", stage="ip_whois", args=[items],
                               exc="ConnectionError: Redis went away", attempts=6, queue="whois")
     workers(env).start("all", concurrency=4, name="all")

@@ -22,8 +22,8 @@ import pytest
 
 from scout.replay import ReplayServer
 from scout.store import RedisStore
-from tests.conftest import emptied_redis, read_documents, run_scout, scout_env, validate_documents, wait_for
-from tests.reliability_helpers import (RELIABILITY_REDIS, PrivateRedis, failed_domains, free_port,
+from tests.conftest import emptied_redis, free_port, read_documents, run_scout, scout_env, validate_documents, wait_for
+from tests.reliability_helpers import (RELIABILITY_REDIS, PrivateRedis, failed_domains,
                                        recording, scout_proc, start_nsd_on, start_worker,
                                        unacked_by_queue)
 from tests.servers.processes import reading, stop_gracefully
