@@ -21,7 +21,36 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "certstream-sample.jsonl"
 if not FIXTURE.exists():
     FIXTURE = ROOT / "tests" / "data" / "certstream-sample.jsonl"
-REDIS_TEST_URL = os.environ.get("SCOUT_TEST_REDIS", "redis://127.0.0.1:6379/13")
+
+# Every test run has a redis-server of its own (started in pytest_configure, on a free port): two runs at
+# once, or a developer's own data on 6379, never see each other's keys. Test areas use database numbers
+# of it (redis_db(n)).
+_RUN_REDIS = None
+
+
+def redis_db(n: int) -> str:
+    """URL of database `n` of this test run's own redis-server."""
+    return f"redis://127.0.0.1:{os.environ['SCOUT_TEST_REDIS_PORT']}/{n}"
+
+
+def pytest_configure(config):
+    global _RUN_REDIS
+    if os.environ.get("SCOUT_TEST_REDIS_PORT"):
+        return
+    import tempfile
+
+    from bench.services import PrivateRedis
+
+    _RUN_REDIS = PrivateRedis(Path(tempfile.mkdtemp(prefix="scout-test-redis-"))).start()
+    os.environ["SCOUT_TEST_REDIS_PORT"] = str(_RUN_REDIS.port)
+
+
+def pytest_unconfigure(config):
+    if _RUN_REDIS is not None:
+        _RUN_REDIS.stop()
+        os.environ.pop("SCOUT_TEST_REDIS_PORT", None)
+
+
 SCHEMA = ROOT / "scout" / "data" / "document.schema.json"
 
 
@@ -50,7 +79,6 @@ def need_service(name: str, port: int) -> None:
 def emptied_redis(url: str):
     """For a fixture (`yield from`): the Redis database `url`, emptied before and after the test. Each
     test area has its own database number."""
-    need_service("Redis", 6379)
     import redis
 
     r = redis.Redis.from_url(url)
@@ -62,7 +90,7 @@ def emptied_redis(url: str):
 @pytest.fixture
 def redis_url():
     """A Redis database emptied before and after the test."""
-    yield from emptied_redis(REDIS_TEST_URL)
+    yield from emptied_redis(redis_db(13))
 
 
 @pytest.fixture(scope="session")

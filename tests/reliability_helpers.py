@@ -22,9 +22,9 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from tests.conftest import ROOT, free_port, port_open, wait_for
+from tests.conftest import ROOT, free_port, port_open, redis_db, wait_for
 
-RELIABILITY_REDIS = "redis://127.0.0.1:6379/9"
+RELIABILITY_REDIS = redis_db(9)
 
 
 # ------------------------------------------------------------------ a private Redis

@@ -22,10 +22,10 @@ import pytest
 
 from scout.frames import parse_frame
 from scout.names import normalise_domain
-from tests.conftest import (FIXTURE, emptied_redis, free_port, need_service, port_open, read_documents, run_scout,
+from tests.conftest import (FIXTURE, emptied_redis, redis_db, free_port, need_service, port_open, read_documents, run_scout,
                             scout_env, validate_documents, wait_for)
 
-REDIS_DB_URL = "redis://127.0.0.1:6379/7"      # this test area's Redis database
+REDIS_DB_URL = redis_db(7)      # this test area's Redis database
 SHARED_NATS = "nats://127.0.0.1:4222"
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from scout.config import _VARS, Settings, load_settings, read_dotenv
-from tests.conftest import (ROOT, emptied_redis, free_port, need_service, read_documents, run_scout, scout_env,
+from tests.conftest import (ROOT, emptied_redis, redis_db, free_port, need_service, read_documents, run_scout, scout_env,
                             validate_documents, wait_for)
 from tests.zones import EXPECTED
 
-OPS_REDIS = "redis://127.0.0.1:6379/3"
+OPS_REDIS = redis_db(3)
 VENV_BIN = Path(sys.executable).parent
 AUTH = ("ops", "s3cret-pw")
 

@@ -14,10 +14,11 @@ import time
 import zlib
 from pathlib import Path
 
+from tests.conftest import redis_db
 from tests.servers.rdap import RdapServer
 from tests.servers.whois43 import Whois43Server
 
-REDIS_DB5 = os.environ.get("SCOUT_TEST_WHOIS_REDIS", "redis://127.0.0.1:6379/5")
+REDIS_DB5 = redis_db(5)
 
 
 class TimedRdap(RdapServer):
