@@ -16,7 +16,7 @@ broker_heartbeat = 30
 
 # Workers publish the next step of a chain when a task ends: if the broker is away (a Redis restart),
 # keep trying for ~2.5 minutes instead of failing the task. The producer publishes with a short policy
-# of its own (scout.enqueue) and keeps batches in its own bounded buffer meanwhile.
+# of its own (scout.producer.sinks) and keeps batches in its own bounded buffer meanwhile.
 task_publish_retry = True
 task_publish_retry_policy = {"max_retries": 60, "interval_start": 0.5, "interval_step": 0.5, "interval_max": 3}
 

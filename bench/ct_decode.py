@@ -4,7 +4,7 @@ Generates N distinct leaf certificates (half of them precertificates) under a tw
 as real RFC 6962 get-entries items (base64 MerkleTreeLeaf + extra_data with a 2-certificate chain) and
 as static-ct-api data tiles, then times, in the same process:
 
-- ct_decode (rfc6962): scout.ct.decode.decode_rfc6962 -> full frame (leaf, chain, hashes, extensions);
+- ct_decode (rfc6962): scout.sources.ct.decode.decode_rfc6962 -> full frame (leaf, chain, hashes, extensions);
 - ct_decode (tiles):   parse_data_tile + build_frame with the chain already resolved;
 - baseline:            bare cryptography x509.load_der_x509_certificate of the same leaf DERs.
 
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 
-from scout.ct import decode  # noqa: E402
+from scout.sources.ct import decode  # noqa: E402
 from tests.servers.ct_log import PRECERT_ENTRY, X509_ENTRY, LogItem, extra_data, merkle_tree_leaf, tile_leaf  # noqa: E402
 
 UTC = datetime.timezone.utc

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def prefill_whois(store, domains: list[str], nets: list[str]) -> None:
     """The warm cache: a domain WHOIS answer for every root and an IP WHOIS answer per /24 network."""
-    from scout.names import root_domain
-    from scout.pipeline import NET_LENGTHS
+    from scout.producer.names import root_domain
+    from scout.stages.whois import NET_LENGTHS
     from scout.store import PREFIX
 
     roots = sorted({root_domain(d) for d in domains})
@@ -42,7 +42,7 @@ def prefill_whois(store, domains: list[str], nets: list[str]) -> None:
                                        "network_name": "BENCH-NET", "country": "NL", "server": "rdap.bench"},
                  "cover": cidr}
         pipe.set("scout:ipnet:" + cidr, json.dumps(value, separators=(",", ":")), px=ttl)
-    pipe.sadd(PREFIX + NET_LENGTHS, "4/24")     # as scout.pipeline.cache_ip_result notes them
+    pipe.sadd(PREFIX + NET_LENGTHS, "4/24")     # as scout.stages.whois.cache_ip_result notes them
     pipe.execute()
 
 
@@ -121,8 +121,8 @@ def make_producer(env: dict):
     from scout.celery import configure
     from scout.config import load_settings
     from scout.counters import Counters
-    from scout.enqueue import CelerySink
-    from scout.producer import Producer
+    from scout.producer.sinks import CelerySink
+    from scout.producer.producer import Producer
     from scout.store import RedisStore
 
     s = load_settings(env, None)
@@ -240,7 +240,7 @@ def _bare_worker(args):
     import dns.message
     import dns.name
 
-    from scout.dns_stage import TYPES
+    from scout.stages.dns import TYPES
 
     timeouts = [0]
 

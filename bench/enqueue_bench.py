@@ -12,7 +12,7 @@ from scout.counters import Counters
 
 def make_items(n: int) -> list[dict]:
     from bench.workload import domains_only_frames
-    from scout.names import normalise_domain, root_domain
+    from scout.producer.names import normalise_domain, root_domain
 
     now = time.time()
     items, seen = [], set()
@@ -32,7 +32,7 @@ def make_items(n: int) -> list[dict]:
 
 def bench_enqueue(broker_url: str, n: int) -> dict:
     from scout.celery import configure
-    from scout.enqueue import CelerySink
+    from scout.producer.sinks import CelerySink
     from scout.store import LEDGER, LEDGER_ITEMS, MemoryStore, RedisStore
 
     s = dataclasses.replace(Settings(), broker_url=broker_url, redis_url=broker_url, max_backlog=10 ** 9)

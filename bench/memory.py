@@ -23,7 +23,7 @@ def main(argv=None) -> None:
     from bench.workload import iter_domains_only_frames
     from scout.config import Settings
     from scout.counters import Counters
-    from scout.producer import Producer
+    from scout.producer.producer import Producer
     from scout.store import RedisStore
 
     store = RedisStore(args.redis)

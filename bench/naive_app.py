@@ -2,7 +2,7 @@
 
     naive.dns(domain) -> naive.whois(record) -> naive.save(record)
 
-Same broker, same DNS server, same six queries (scout.dns_stage for one name), the same warm WHOIS
+Same broker, same DNS server, same six queries (scout.stages.dns for one name), the same warm WHOIS
 cache (scout's Redis keys) and the same document writer, but no micro-batching. Configured from
 NAIVE_BROKER, NAIVE_DNS_SERVER and NAIVE_OUTPUT_DIR. Workers:
     celery -A bench.naive_app worker -P threads -Q naive_dns -c 50
@@ -51,8 +51,8 @@ def store():
 
 @app.task(name="naive.dns")
 def dns(domain, seen):
-    from scout import dns_stage
-    from scout.names import root_domain
+    from scout.stages import dns as dns_stage
+    from scout.producer.names import root_domain
 
     rec = dns_stage.resolve_batch([domain], settings())[0]
     rec.pop("transient", None)
@@ -61,7 +61,7 @@ def dns(domain, seen):
 
 @app.task(name="naive.whois")
 def whois(item):
-    from scout.pipeline import cached_ip_result
+    from scout.stages.whois import cached_ip_result
 
     st = store()
     item["dw"] = st.get_json("dw:" + item["r"]) or {"raw": "", "parsed": {"status": "pending"}}
@@ -72,7 +72,7 @@ def whois(item):
 
 @app.task(name="naive.save")
 def save(item):
-    from scout import output, save_stage
+    from scout.stages import document as output, files as save_stage
 
     doc = output.new_document(item, time.time())
     save_stage.update_document(settings().output_dir, item["r"], item["d"],

@@ -1,6 +1,6 @@
 """Producer: parse + normalise + score + de-duplicate, frames/s and names/s, against a bare json.loads loop.
 
-The producer is `scout.producer.Producer` exactly as `scout produce` builds it (default watchlist
+The producer is `scout.producer.producer.Producer` exactly as `scout produce` builds it (default watchlist
 scoring on), with a counting null sink, over MemoryStore and over RedisStore (private redis-server).
 Figures are wall-clock rates of one thread; the baseline is timed right after on the same frames.
 """
@@ -13,8 +13,8 @@ import time
 
 from scout.config import Settings
 from scout.counters import Counters
-from scout.enqueue import Sink
-from scout.producer import Producer
+from scout.producer.sinks import Sink
+from scout.producer.producer import Producer
 from scout.store import MemoryStore, RedisStore
 
 

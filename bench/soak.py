@@ -30,7 +30,7 @@ def proc_figures(pid: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from scout.replay import ReplayServer
+    from scout.sources.replay import ReplayServer
     from tests.conftest import scout_env
     from tests.reliability_helpers import PrivateRedis, start_worker
     from tests.servers.dns_nsd import nsd_server

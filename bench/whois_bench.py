@@ -18,7 +18,7 @@ from pathlib import Path
 def bench_whois(tmp: Path, n_domains: int, subs_per_root: int = 8, ips_per_net: int = 40,
                 batch: int = 50) -> dict:
     from bench.services import nsd
-    from scout import pipeline
+    from scout.stages import whois as pipeline
     from scout.config import Settings
     from scout.store import MemoryStore
     from scout.whois import lookup_domain, lookup_ip

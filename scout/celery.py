@@ -7,7 +7,7 @@ import logging
 from celery import Celery
 from celery.signals import after_setup_logger
 
-app = Celery("scout", include=["scout.tasks"])
+app = Celery("scout", include=["scout.stages.tasks"])
 app.config_from_object("celeryconfig")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scout.alerts import AlertSink, alert_file_path
+from scout.stages.alerts import AlertSink, alert_file_path
 from scout.config import Settings
 
 
@@ -239,7 +239,7 @@ def test_concurrent_writers_never_interleave_lines(tmp_path):
 
 
 def test_get_alert_sink_is_one_per_configuration(tmp_path):
-    from scout.alerts import get_alert_sink
+    from scout.stages.alerts import get_alert_sink
     a = get_alert_sink(settings(tmp_path))
     assert get_alert_sink(settings(tmp_path)) is a
     assert get_alert_sink(settings(tmp_path, alert_min_score=70)) is not a

@@ -1,4 +1,4 @@
-"""SOURCE=ct: reading RFC 6962 and static-ct-api logs directly (scout.ct), against local log servers."""
+"""SOURCE=ct: reading RFC 6962 and static-ct-api logs directly (scout.sources.ct), against local log servers."""
 from __future__ import annotations
 
 import base64
@@ -16,9 +16,9 @@ from cryptography.x509.oid import NameOID
 
 from scout.config import Settings
 from scout.counters import Counters
-from scout.ct import decode, loglist, static
-from scout.ct.malformed import MalformedEntry
-from scout.ct.reader import CTSource, load_state
+from scout.sources.ct import decode, loglist, static
+from scout.sources.ct.malformed import MalformedEntry
+from scout.sources.ct.reader import CTSource, load_state
 from tests.servers.ct_log import (PRECERT_ENTRY, X509_ENTRY, LogItem, RFC6962Server, StaticCTServer,
                                   extra_data, log_list, merkle_tree_leaf, tile_leaf)
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from scout.counters import Counters
-from scout.feed import WebSocketFeed, read_recording
-from scout.replay import (ReplayServer, derive_frame, endpoint_for_path, load_frames, to_domains_only,
+from scout.sources.feed import WebSocketFeed, read_recording
+from scout.sources.replay import (ReplayServer, derive_frame, endpoint_for_path, load_frames, to_domains_only,
                           to_lite)
 
 FIXTURE = Path(os.environ.get("CERTSTREAM_FIXTURE", "/work/shared/fixtures/certstream-sample.jsonl"))
@@ -405,7 +405,7 @@ def settings(monkeypatch):
 
 
 def test_record_writes_frames_until_max_frames(server, tmp_path, settings, capsys):
-    from scout.record import main_record
+    from scout.sources.record import main_record
     srv = server(FIXTURE)
     out = tmp_path / "rec.jsonl"
     assert main_record([str(out), "--url", srv.url("/full-stream"), "--max-frames", "44"]) == 0
@@ -417,7 +417,7 @@ def test_record_writes_frames_until_max_frames(server, tmp_path, settings, capsy
 
 
 def test_record_stops_after_duration(server, tmp_path, settings):
-    from scout.record import main_record
+    from scout.sources.record import main_record
     srv = server(FIXTURE, rate=200, loop=True)
     out = tmp_path / "rec.jsonl"
     t0 = time.monotonic()
@@ -428,7 +428,7 @@ def test_record_stops_after_duration(server, tmp_path, settings):
 
 
 def test_record_rejects_bad_arguments(settings, tmp_path, capsys):
-    from scout.record import main_record
+    from scout.sources.record import main_record
     assert main_record([str(tmp_path / "x"), "--url", "http://nope"]) == 2
     assert main_record([str(tmp_path / "x")]) == 2                    # no URL anywhere
     assert main_record([str(tmp_path / "x"), "--url", "ws://127.0.0.1:1/", "--max-frames", "0"]) == 2
@@ -439,7 +439,7 @@ def test_replay_server_cli(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from scout.replay import main_replay; "
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from scout.sources.replay import main_replay; "
                              "sys.exit(main_replay(sys.argv[1:]))", str(FIXTURE), "--port", str(port),
                              "--rate", "500"], stderr=subprocess.PIPE, text=True, env=env)
     try:

@@ -13,12 +13,12 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from scout import output
+from scout.stages import document as output
 from scout.config import load_settings
 from scout.counters import Counters
-from scout.enqueue import Sink
-from scout.names import normalise_domain, root_domain
-from scout.producer import Producer
+from scout.producer.sinks import Sink
+from scout.producer.names import normalise_domain, root_domain
+from scout.producer.producer import Producer
 from scout.store import MemoryStore
 from tests.reliability_helpers import HostileDNS
 
@@ -240,7 +240,7 @@ def check_records(rec: dict) -> None:
 
 
 def test_hostile_dns_answers_give_clear_statuses_within_the_timeout(hostile_dns):
-    from scout.dns_stage import resolve_batch
+    from scout.stages.dns import resolve_batch
 
     s = load_settings({"DNS_SERVER": f"127.0.0.1:{hostile_dns.port}", "DNS_TIMEOUT": "500ms",
                        "DNS_RETRIES": "1"}, None)
@@ -272,7 +272,7 @@ def test_fuzzed_dns_answers_never_raise(hostile_dns, data):
     import dns.message
     import dns.rrset
 
-    from scout.dns_stage import resolve_batch
+    from scout.stages.dns import resolve_batch
 
     q = dns.message.make_query("fuzz.hostile.example", "A")
     r = dns.message.make_response(q)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from scout.frames import parse_frame
-from scout.names import normalise_domain
+from scout.sources.frames import parse_frame
+from scout.producer.names import normalise_domain
 from tests.conftest import (FIXTURE, emptied_redis, redis_db, free_port, need_service, port_open, read_documents, run_scout,
                             scout_env, validate_documents, wait_for)
 
@@ -72,7 +72,7 @@ def stream_messages(url: str, stream: str) -> int:
 
 
 def consumer_state(url: str, stream: str):
-    from scout.bridge import DURABLE
+    from scout.producer.bridge import DURABLE
 
     async def f(js):
         return await js.consumer_info(stream, DURABLE)
@@ -356,7 +356,7 @@ def test_sink_buffer_is_bounded_while_nats_is_away():
     them in the de-duplication store so they come back; at close what is left is counted too."""
     from scout.config import load_settings
     from scout.counters import Counters
-    from scout.nats_sink import NatsSink
+    from scout.producer.nats_sink import NatsSink
     from scout.store import MemoryStore
 
     s = load_settings({"NATS_URL": f"nats://127.0.0.1:{free_port()}", "NATS_BUFFER": "10"}, None)

@@ -138,7 +138,7 @@ class Flower:
 
 
 def dispatch_lookups(env: dict, roots_urgency: list[tuple[str, int]]) -> None:
-    """Send domain lookups the way the whois stage does (scout.tasks._dispatch_domain), from a process
+    """Send domain lookups the way the whois stage does (scout.stages.tasks._dispatch_domain), from a process
     configured by `env`, so the test process keeps its own settings."""
     script = (
         "import json, sys\n"
@@ -146,7 +146,7 @@ def dispatch_lookups(env: dict, roots_urgency: list[tuple[str, int]]) -> None:
         "from scout.config import load_settings\n"
         "s = load_settings(dotenv=None)\n"
         "configure(s)\n"
-        "from scout import tasks\n"
+        "from scout.stages import tasks\n"
         "send = tasks._dispatch_domain(s)\n"
         "for root, urgency in json.loads(sys.argv[1]):\n"
         "    send(root, urgency)\n"
@@ -314,9 +314,9 @@ def test_former_two_step_whois_chain_failed_entries_and_queued_messages_still_ru
     """A version whose chain was dns -> domain_whois -> ip_whois -> save left a failed entry (stage
     `ip_whois`) and chains in the broker: the entry is retried from today's whois step, the chains run
     through the former step names, and every domain is saved."""
-    from scout.dns_stage import resolve_batch
-    from scout.names import root_domain
-    from scout.pipeline import record_failure
+    from scout.stages.dns import resolve_batch
+    from scout.producer.names import root_domain
+    from scout.stages.whois import record_failure
     from scout.store import RedisStore
 
     out = tmp_path / "out"

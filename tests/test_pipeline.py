@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from scout import output
+from scout.stages import document as output
 from scout.config import load_settings
-from scout.frames import parse_frame
-from scout.names import normalise_domain, root_domain
+from scout.sources.frames import parse_frame
+from scout.producer.names import normalise_domain, root_domain
 from tests.conftest import (FIXTURE, ROOT, read_documents, run_scout, scout_env, validate_documents,
                             wait_for)
 from tests.servers.processes import reading, stop_gracefully
@@ -145,7 +145,7 @@ def test_ip_cache_most_specific_network_first_across_processes(redis_url):
     process (a fresh store) sees a length cached after its copy of the lengths was taken."""
     import ipaddress
 
-    from scout.pipeline import cache_ip_result, cached_ip_results
+    from scout.stages.whois import cache_ip_result, cached_ip_results
     from scout.store import RedisStore
 
     writer, reader = RedisStore(redis_url), RedisStore(redis_url)
@@ -168,7 +168,7 @@ def test_ip_cache_most_specific_network_first_across_processes(redis_url):
 # ------------------------------------------------------------------ DNS stage against nsd
 
 def test_dns_stage_formats_and_outcomes(dns_server):
-    from scout.dns_stage import resolve_batch
+    from scout.stages.dns import resolve_batch
 
     s = load_settings({"DNS_SERVER": dns_server, "DNS_TIMEOUT": "1s"}, None)
     names = ["shop-example-login.example", "checkout.shop-example-login.example", "router.home.example",
@@ -195,7 +195,7 @@ def test_dns_queries_ask_with_edns0_and_a_1232_byte_payload():
     import dns.message
     import dns.name
 
-    from scout.dns_stage import make_query
+    from scout.stages.dns import make_query
 
     a, b = make_query(dns.name.from_text("a.example"), "TXT"), make_query(dns.name.from_text("b.example"), "CAA")
     for q, name, rdtype in ((a, "a.example.", "TXT"), (b, "b.example.", "CAA")):
@@ -206,7 +206,7 @@ def test_dns_queries_ask_with_edns0_and_a_1232_byte_payload():
 
 
 def test_dns_stage_reports_an_absent_server_as_transient():
-    from scout.dns_stage import resolve_batch
+    from scout.stages.dns import resolve_batch
 
     s = load_settings({"DNS_SERVER": "127.0.0.1:9", "DNS_TIMEOUT": "200ms", "DNS_RETRIES": "0"}, None)
     rec = resolve_batch(["a.example"], s)[0]
@@ -285,7 +285,7 @@ def test_run_from_recording_without_a_broker(tmp_path, dns_server, local_rdap):
 def test_replay_server_to_redis_and_real_workers(tmp_path, dns_server, local_rdap, redis_url, workers):
     """replay server -> `scout produce` -> Redis -> one celery worker per queue -> files; the
     certstream server restarts mid-stream and the producer carries on."""
-    from scout.replay import ReplayServer
+    from scout.sources.replay import ReplayServer
 
     env_extra, _ = local_rdap
     out = tmp_path / "out"

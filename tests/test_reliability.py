@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from scout.replay import ReplayServer
+from scout.sources.replay import ReplayServer
 from scout.store import RedisStore
 from tests.conftest import emptied_redis, free_port, read_documents, run_scout, scout_env, validate_documents, wait_for
 from tests.reliability_helpers import (RELIABILITY_REDIS, PrivateRedis, failed_domains,

@@ -9,7 +9,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from scout import score_cli
+from scout.cli import score as score_cli
 from scout.watchlist import (DEFAULT_WATCHLIST_PATH, Watchlist, WatchlistError, WatchlistHolder, decode_label,
                              fold, load_watchlist, osa_distance, score_domain)
 

@@ -91,8 +91,8 @@ def produce(env, source) -> dict:
 
 
 def fixture_domains() -> set[str]:
-    from scout.frames import parse_frame
-    from scout.names import normalise_domain
+    from scout.sources.frames import parse_frame
+    from scout.producer.names import normalise_domain
 
     out = set()
     for line in open(FIXTURE):
@@ -117,7 +117,7 @@ def pending(docs) -> list[str]:
 
 def test_documents_saved_pending_then_completed_and_repeat_run_costs_no_query(
         tmp_path, redis5, dns_server, rdap, port43, workers):
-    from scout.names import root_domain
+    from scout.producer.names import root_domain
 
     iana, registry = port43
     rdap.route("/reg/domain/login-examplebank.invalid", "notfound")
@@ -217,7 +217,7 @@ def test_lookup_worker_start_refreshes_bootstrap_in_background(tmp_path, monkeyp
 
     from celery.signals import worker_init
 
-    from scout import tasks
+    from scout.stages import tasks
     from scout.config import Settings
 
     assert any(getattr(r[1], "__name__", "") == "_refresh_bootstrap_on_start"
@@ -387,7 +387,7 @@ def test_whois_ips_queue_per_address_and_bound_sockets(tmp_path, redis5, public_
 
 def test_backlog_bound_marks_new_roots_skipped_and_counts_them(tmp_path, redis5, dns_server, rdap, port43,
                                                                workers):
-    from scout.names import root_domain
+    from scout.producer.names import root_domain
 
     env = make_env(tmp_path, redis5, dns_server, rdap, port43, FIXTURE_RDAP_TLDS, WHOIS_MAX_BACKLOG=5)
     w = workers(env)

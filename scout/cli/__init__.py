@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from .config import ConfigError, Settings, _replace, load_settings
+from scout.config import ConfigError, Settings, _replace, load_settings
 
 log = logging.getLogger("scout")
 
@@ -39,25 +39,25 @@ def _settings(args) -> Settings:
 # ---------------------------------------------------------------------- producer side
 
 def _make_producer(s: Settings, counters):
-    from .producer import Producer
-    from .store import get_store, with_local_seen
+    from scout.producer.producer import Producer
+    from scout.store import get_store, with_local_seen
 
     store = with_local_seen(get_store())  # one store for producer and sink: a dropped name is forgotten by both
     watchlist = None
     if s.enrich == "watchlist":
-        from .watchlist import WatchlistError, WatchlistHolder
+        from scout.watchlist import WatchlistError, WatchlistHolder
 
         try:
             watchlist = WatchlistHolder(s.watchlist_file or None)
         except WatchlistError as exc:  # nothing to filter with: stop at start, exit 2
             raise ConfigError(f"WATCHLIST_FILE={s.watchlist_file!r}: {exc}") from None
     if s.sink == "nats":
-        from .nats_sink import NatsSink
+        from scout.producer.nats_sink import NatsSink
 
         sink = NatsSink(s, counters)
     else:
-        from .celery import app
-        from .enqueue import CelerySink
+        from scout.celery import app
+        from scout.producer.sinks import CelerySink
 
         sink = CelerySink(s, store, counters, app=app)
     return Producer(s, sink, store, counters, watchlist), store
@@ -78,12 +78,12 @@ def _start_feed(s: Settings, frames: "queue.Queue[str]", counters, stop: threadi
         raise ConfigError("CERTSTREAM_URL: SOURCE=certstream needs a ws:// or wss:// URL "
                           "(or leave SOURCE empty to read CT logs directly)")
     if s.source == "ct":
-        from .ct.reader import CTSource
+        from scout.sources.ct.reader import CTSource
 
         src = CTSource(s, lambda frame: put(json.dumps(frame)), stop, counters)
         target = src.run
     else:
-        from .feed import WebSocketFeed
+        from scout.sources.feed import WebSocketFeed
 
         feed = WebSocketFeed(s.certstream_url, frames, counters, stop)
         target = feed.run
@@ -104,7 +104,7 @@ def _install_stop_signals(stop: threading.Event) -> None:
 
 
 def _replay_file(producer, path: str) -> None:
-    from .feed import read_recording
+    from scout.sources.feed import read_recording
 
     for n, line in enumerate(read_recording(path)):
         producer.handle_frame(line)
@@ -114,7 +114,7 @@ def _replay_file(producer, path: str) -> None:
 
 
 def _live(s: Settings, producer, counters, stop: threading.Event) -> None:
-    from .producer import consume
+    from scout.producer.producer import consume
 
     frames: queue.Queue = queue.Queue(maxsize=s.frame_buffer)
     feed_thread = _start_feed(s, frames, counters, stop)
@@ -155,9 +155,9 @@ def cmd_run(args) -> int:
 
 def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool = True,
                  stall_timeout: float = 600.0) -> int:
-    from .celery import configure
-    from .counters import Counters
-    from .embedded import EmbeddedWorkers
+    from scout.celery import configure
+    from scout.counters import Counters
+    from scout.ops.embedded import EmbeddedWorkers
 
     app = configure(s)
     counters = Counters()
@@ -171,7 +171,7 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
     _install_stop_signals(stop)
     bridge_stop, bridge = threading.Event(), None
     if s.sink == "nats":  # SINK=nats in one process: producer -> JetStream -> this bridge -> workers
-        from .bridge import Bridge
+        from scout.producer.bridge import Bridge
 
         bridge = Bridge(s, counters).start_thread(bridge_stop)
     try:
@@ -219,8 +219,8 @@ def _drain_embedded(store, before, counters, timeout: float = 60.0) -> None:
 
 
 def cmd_produce(args) -> int:
-    from .celery import configure
-    from .counters import Counters
+    from scout.celery import configure
+    from scout.counters import Counters
 
     s = _settings(args)
     if not s.broker_url and s.sink == "celery":
@@ -321,7 +321,7 @@ def cmd_flower(args) -> int:
 # ---------------------------------------------------------------------- stats and failed tasks
 
 def cmd_stats(args) -> int:
-    from .ops import collect_stats, format_stats
+    from scout.ops.stats import collect_stats, format_stats
 
     s = _settings(args)
     stats = collect_stats(s)
@@ -330,7 +330,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_failed(args) -> int:
-    from . import ops
+    from scout.ops import stats as ops
 
     s = _settings(args)
     return ops.failed_command(s, args)
@@ -341,10 +341,10 @@ def cmd_sweep(args) -> int:
     nor failed. The producer and the bridge do this on their own; this is for when neither runs."""
     import time
 
-    from .celery import configure
-    from .config import parse_duration
-    from .ledger import sweep
-    from .store import get_store
+    from scout.celery import configure
+    from scout.config import parse_duration
+    from scout.producer.ledger import sweep
+    from scout.store import get_store
 
     s = _settings(args)
     if not s.broker_url or not s.redis_url:
@@ -367,7 +367,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_bridge(args) -> int:
-    from .bridge import main_bridge
+    from scout.producer.bridge import main_bridge
 
     return main_bridge(_settings(args), args)
 
@@ -442,8 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # These three parse their own options.
-    passthrough = {"replay-server": ("scout.replay", "main_replay"), "record": ("scout.record", "main_record"),
-                   "score": ("scout.score_cli", "main")}
+    passthrough = {"replay-server": ("scout.sources.replay", "main_replay"), "record": ("scout.sources.record", "main_record"),
+                   "score": ("scout.cli.score", "main")}
     for i, a in enumerate(argv):
         if a in passthrough:
             import importlib

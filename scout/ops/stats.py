@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import time
 
-from .config import parse_duration
-from .store import get_store
+from scout.config import parse_duration
+from scout.store import get_store
 
 
 def collect_stats(settings) -> dict:
-    from .celery import configure
-    from .enqueue import queue_lengths
+    from scout.celery import configure
+    from scout.producer.sinks import queue_lengths
 
     store = get_store()
     counters = store.counters()
@@ -56,7 +56,7 @@ def nats_depths(settings, timeout: float = 3.0) -> dict:
 
     import nats
 
-    from .bridge import DURABLE
+    from scout.producer.bridge import DURABLE
 
     async def read():
         nc = await nats.connect(settings.nats_url, connect_timeout=timeout, max_reconnect_attempts=0,
@@ -109,8 +109,10 @@ def format_stats(stats: dict) -> str:
 
 def retry_entry(entry: dict) -> None:
     """Send a failed task again: a chain step with the rest of its chain, or a lookup on its queue."""
-    from . import ledger, pipeline, tasks
-    from .config import get_settings
+    from scout.producer import ledger
+    from scout.stages import tasks
+    from scout.stages import whois as pipeline
+    from scout.config import get_settings
 
     # Entries from before the chain had one WHOIS step (domain_whois -> ip_whois) continue from it.
     stage = {"domain_whois": "whois", "ip_whois": "whois"}.get(entry["stage"], entry["stage"])
@@ -125,7 +127,7 @@ def retry_entry(entry: dict) -> None:
 
 
 def failed_command(settings, args) -> int:
-    from .celery import configure
+    from scout.celery import configure
 
     store = get_store()
     if args.action == "list":

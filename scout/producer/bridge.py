@@ -2,7 +2,7 @@
 
 A durable pull consumer (DURABLE, shared by every bridge on the stream, so several bridges split the
 messages instead of each getting all of them) fetches up to BATCH_SIZE messages, waiting at most
-BATCH_LINGER for a batch to fill, turns them into one chain (scout.pipeline.build_chain) and
+BATCH_LINGER for a batch to fill, turns them into one chain (scout.stages.whois.build_chain) and
 acknowledges them only once the broker accepted the chain. A message never acknowledged (bridge
 killed, broker away) comes back after NATS_ACK_WAIT: a crash between enqueue and ack may enqueue a
 domain twice (the save stage is idempotent), never lose it. While the broker refuses a chain the
@@ -18,8 +18,8 @@ import sys
 import threading
 import time
 
-from .config import ConfigError
-from .counters import Counters
+from scout.config import ConfigError
+from scout.counters import Counters
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ def decode(msg) -> dict | None:
 
 class Bridge:
     def __init__(self, settings, counters: Counters | None = None, enqueue=None, store=None):
-        from .ledger import Sweeper
-        from .store import get_store
+        from scout.producer.ledger import Sweeper
+        from scout.store import get_store
 
         self.s = settings
         self.counters = counters or Counters()
@@ -59,7 +59,7 @@ class Bridge:
         self._sweeper = Sweeper(settings, self.store)
 
     def _apply_chain(self, items: list[dict]) -> None:
-        from .ledger import publish_chain
+        from scout.producer.ledger import publish_chain
 
         publish_chain(items, self.s, self.store)
 
@@ -74,7 +74,7 @@ class Bridge:
         return t
 
     async def _main(self, stop: threading.Event) -> None:
-        from .nats_sink import connect, ensure_stream
+        from scout.producer.nats_sink import connect, ensure_stream
 
         c = self.counters
         nc = await connect(self.s, "scout-bridge", stop.is_set, lambda ev: c.incr("nats_" + ev), quiet=stop.is_set)
@@ -211,7 +211,7 @@ def summary_line(before: dict, after: dict, seconds: float) -> str:
 
 
 def main_bridge(settings, args=None) -> int:
-    from .celery import configure
+    from scout.celery import configure
 
     if not settings.broker_url:
         raise ConfigError("BROKER_URL: `scout bridge` enqueues chains on a broker shared with the workers "

@@ -28,7 +28,7 @@ def publish_chain(items: list[dict], settings, store, start: str = "dns", attemp
     sweeper does). Each item carries its batch id ("b") to the stage that settles it. Items re-sent
     whole from an earlier batch (a DNS retry, a sweep, a failed-task retry) settle that batch once
     they are published anew."""
-    from .pipeline import build_chain
+    from scout.stages.whois import build_chain
 
     earlier = batches_of(items)
     if settings.ledger_timeout > 0:

@@ -1,6 +1,6 @@
 """NATS JetStream sink: each new domain becomes one message on NATS_SUBJECT in stream NATS_STREAM.
 
-`scout bridge` (scout.bridge) turns the messages into Celery chains. The stream is created when missing
+`scout bridge` (scout.producer.bridge) turns the messages into Celery chains. The stream is created when missing
 and otherwise only has its limits (NATS_MAX_AGE, NATS_MAX_BYTES) brought in line: never deleted, never
 purged, so a backlog survives producer restarts.
 
@@ -20,8 +20,8 @@ import queue
 import threading
 import time
 
-from .counters import Counters
-from .enqueue import Sink
+from scout.counters import Counters
+from scout.producer.sinks import Sink
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ async def connect(s, name: str, stopping, on_event=None, quiet=None):
 
 
 class NatsSink(Sink):
-    """The Producer's sink (scout.enqueue.Sink) publishing to JetStream."""
+    """The Producer's sink (scout.producer.sinks.Sink) publishing to JetStream."""
 
     def __init__(self, settings, counters: Counters, store=None):
         self.s = settings
@@ -213,7 +213,7 @@ class NatsSink(Sink):
         store = self._store
         if store is None:
             try:
-                from .store import get_store
+                from scout.store import get_store
 
                 store = get_store()
             except Exception:

@@ -11,10 +11,10 @@ import queue
 import threading
 import time
 
-from .counters import Counters
-from .frames import parse_frame
-from .names import normalise_domain, root_domain
-from .store import with_local_seen
+from scout.counters import Counters
+from scout.sources.frames import parse_frame
+from scout.producer.names import normalise_domain, root_domain
+from scout.store import with_local_seen
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Producer:
         producer is one thread; scoring is the costliest per-name step, so it scales out with them)."""
         if self.watchlist is None or self.s.enrich != "watchlist":
             return True
-        from .pipeline import score_item
+        from scout.stages.whois import score_item
 
         if score_item(item, self.watchlist.current()) <= 0:
             self.counters.incr("names_skipped_not_watched")

@@ -2,7 +2,7 @@
 
 The recording is what `scout replay-server` and the `file` source read. Frames come from the certstream
 websocket (`--url`, default CERTSTREAM_URL) through `WebSocketFeed`, or, when SOURCE=ct and no `--url`
-is given, straight from the CT logs through `scout.ct.reader.CTSource`. Frames are written as received
+is given, straight from the CT logs through `scout.sources.ct.reader.CTSource`. Frames are written as received
 (a pretty-printed JSON frame is re-serialised on one line; a non-JSON frame containing a line break
 is skipped and counted). The file is flushed every second; recording stops at SIGINT/SIGTERM,
 `--max-frames` or `--duration`, and a summary line goes to stderr.
@@ -90,7 +90,7 @@ def main_record(argv) -> int:
                     continue
 
         def run_source() -> None:
-            from scout.ct.reader import CTSource
+            from scout.sources.ct.reader import CTSource
             try:
                 CTSource(settings, on_frame, stop, counters).run()
             finally:
@@ -98,7 +98,7 @@ def main_record(argv) -> int:
         source_name = "CT logs"
         stopper = stop.set
     else:
-        from scout.feed import WebSocketFeed
+        from scout.sources.feed import WebSocketFeed
         feed = WebSocketFeed(url, frames, counters, stop)
 
         def run_source() -> None:

@@ -58,7 +58,7 @@ def order_document(doc: dict) -> dict:
 
 
 def new_document(item: dict, now: float) -> dict:
-    """A document for a pipeline item (see scout.pipeline for the item's keys)."""
+    """A document for a pipeline item (see scout.stages.whois for the item's keys)."""
     dns = item.get("dns") or {}
     seen = item.get("seen", now)
     doc = {

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from . import output
+from scout.stages import document as output
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over scout.pipeline. Routing is in scout.queues, settings in celeryconfig.
+"""Celery tasks: thin wrappers over scout.stages.whois. Routing is in scout.queues, settings in celeryconfig.
 
 Chain per micro-batch: dns -> whois -> save. The chain's WHOIS step only joins caches and schedules
 the rate-limited lookups (lookup_domain_whois / lookup_ip_whois, one queue per
@@ -13,10 +13,12 @@ from celery import Task
 from celery.exceptions import Reject, Retry
 from celery.signals import worker_init
 
-from . import ledger, pipeline, queues
-from .celery import app
-from .config import get_settings
-from .store import get_store
+from scout import queues
+from scout.celery import app
+from scout.config import get_settings
+from scout.producer import ledger
+from scout.stages import whois as pipeline
+from scout.store import get_store
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ def _watchlist():
     """The process's watchlist (WATCHLIST_FILE or the bundled one), re-read when the file changes."""
     global _watchlist_holder
     if _watchlist_holder is None:
-        from .watchlist import WatchlistError, WatchlistHolder
+        from scout.watchlist import WatchlistError, WatchlistHolder
 
         path = get_settings().watchlist_file or None
         try:
@@ -163,7 +165,7 @@ def save(items):
 def _after_save_hook(settings):
     if not settings.alert_min_score:
         return None
-    from .alerts import get_alert_sink
+    from scout.stages.alerts import get_alert_sink
 
     return get_alert_sink(settings).maybe_alert
 
@@ -186,8 +188,8 @@ def _land(kind, key, result, queried):
 @app.task(name="scout.lookup_domain_whois", base=StageTask, bind=True,
           rate_limit=_rate(get_settings().domain_whois_rate))
 def lookup_domain_whois(self, root, source_ip=None):
-    from .whois.domain import lookup_domain
-    from .whois.errors import RateLimited
+    from scout.whois.domain import lookup_domain
+    from scout.whois.errors import RateLimited
 
     s = get_settings()
     try:
@@ -201,8 +203,8 @@ def lookup_domain_whois(self, root, source_ip=None):
 @app.task(name="scout.lookup_ip_whois", base=StageTask, bind=True,
           rate_limit=_rate(get_settings().ip_whois_rate))
 def lookup_ip_whois(self, ip, source_ip=None):
-    from .whois.errors import RateLimited
-    from .whois.ip import lookup_ip
+    from scout.whois.errors import RateLimited
+    from scout.whois.ip import lookup_ip
 
     s = get_settings()
     try:
@@ -242,7 +244,7 @@ def start_bootstrap_refresh(settings, queue_names, **kw) -> threading.Thread | N
 
     def run():
         try:
-            from .whois.bootstrap import refresh_bootstrap
+            from scout.whois.bootstrap import refresh_bootstrap
 
             refresh_bootstrap(settings, **kw)
         except Exception:  # noqa: BLE001 - the shipped/cached files keep working
@@ -262,7 +264,7 @@ def _refresh_bootstrap_on_start(sender=None, **_):
     if any(q.startswith("whois.") for q in names):
         # Import the lookup layer now, not inside the first rate-limited lookups (its imports take
         # long enough that the first lookups would otherwise all reach their servers at once).
-        from .whois import domain, ip  # noqa: F401
+        from scout.whois import domain, ip  # noqa: F401
     start_bootstrap_refresh(get_settings(), names)
 
 

@@ -4,7 +4,7 @@ An item is one domain travelling through the chain, a small JSON object:
   d: domain, r: root domain, seen: time of the sighting (epoch s), c: certificate facts (optional),
   score / matches / urgency: watchlist result (optional), dns: the DNS stage's records,
   dw: domain WHOIS {raw, parsed}, iw: {ip: {raw, info}}.
-Celery tasks (scout.tasks) are thin wrappers; tests call these functions directly.
+Celery tasks (scout.stages.tasks) are thin wrappers; tests call these functions directly.
 """
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ import traceback
 import uuid
 from collections import Counter, defaultdict
 
-from . import dns_stage, ledger, output, save_stage
-from .whois.ip import is_reserved
+from scout.producer import ledger
+from scout.stages import dns as dns_stage
+from scout.stages import document as output
+from scout.stages import files as save_stage
+from scout.whois.ip import is_reserved
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ def build_chain(items: list[dict], start: str = "dns", attempt: int = 0):
     """The Celery chain from `start` to save, carrying `items`."""
     from celery import chain
 
-    from . import tasks
+    from scout.stages import tasks
 
     sigs = {"dns": tasks.dns, "whois": tasks.whois, "save": tasks.save}
     names = STAGES[STAGES.index(start):]
@@ -88,7 +91,7 @@ def urgency_for(score: int, matches: list) -> int:
 def score_item(item: dict, watchlist) -> int:
     """Watchlist score, matches and WHOIS urgency on the item (once: a scored item keeps its score)."""
     if "score" not in item:
-        from .watchlist import score_domain
+        from scout.watchlist import score_domain
 
         item["score"], item["matches"] = score_domain(item["d"], item["r"], watchlist)
         item["urgency"] = urgency_for(item["score"], item["matches"])

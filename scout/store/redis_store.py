@@ -150,7 +150,7 @@ class RedisStore(Store):
         deleted, _ = pipe.execute()
         return bool(deleted)
 
-    # The in-flight ledger (scout.ledger): one round trip per batch each way.
+    # The in-flight ledger (scout.producer.ledger): one round trip per batch each way.
     def track(self, batch, items, due):
         pipe = self.r.pipeline(transaction=True)   # both or neither: an entry always has its items
         pipe.hset(LEDGER_ITEMS, batch, _dumps(items))
@@ -375,7 +375,7 @@ def get_store() -> Store:
     global _store
     with _store_lock:
         if _store is None:
-            from .config import get_settings
+            from scout.config import get_settings
 
             url = get_settings().redis_url
             _store = RedisStore(url) if url else MemoryStore()

@@ -17,7 +17,7 @@ import zlib
 
 import requests
 
-from scout.ct.malformed import CTError
+from scout.sources.ct.malformed import CTError
 
 USER_AGENT = "certstream-scout (+https://github.com/; CT monitor)"
 DEFAULT_TIMEOUT = (5.0, 30.0)          # connect, read (seconds)

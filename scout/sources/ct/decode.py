@@ -35,7 +35,7 @@ from threading import Lock
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from scout.ct.malformed import MalformedEntry, TruncatedTile
+from scout.sources.ct.malformed import MalformedEntry, TruncatedTile
 
 X509_ENTRY = 0
 PRECERT_ENTRY = 1

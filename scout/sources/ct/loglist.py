@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from scout.ct import Fetcher
-from scout.ct.malformed import CTError
+from scout.sources.ct import Fetcher
+from scout.sources.ct.malformed import CTError
 
 log = logging.getLogger("scout.ct")
 
-BUNDLED_LOG_LIST = Path(__file__).resolve().parent.parent / "data" / "ct_log_list.json"
+BUNDLED_LOG_LIST = Path(__file__).resolve().parents[2] / "data" / "ct_log_list.json"
 USABLE_STATES = frozenset({"usable", "qualified"})
 RFC6962 = "rfc6962"
 TILED = "tiled"

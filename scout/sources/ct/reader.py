@@ -28,13 +28,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from scout.ct import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Fetcher, HTTPStatusError
-from scout.ct import loglist
-from scout.ct.decode import ChainCache, MalformedEntry, SourceInfo, build_frame, decode_rfc6962, parse_data_tile
-from scout.ct.loglist import CTLog
-from scout.ct.malformed import CTError, MalformedReporter, MalformedResponse, TruncatedTile
-from scout.ct.rfc6962 import RFC6962Client
-from scout.ct.static import TILE_WIDTH, IssuerCache, StaticClient
+from scout.sources.ct import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Fetcher, HTTPStatusError
+from scout.sources.ct import loglist
+from scout.sources.ct.decode import ChainCache, MalformedEntry, SourceInfo, build_frame, decode_rfc6962, parse_data_tile
+from scout.sources.ct.loglist import CTLog
+from scout.sources.ct.malformed import CTError, MalformedReporter, MalformedResponse, TruncatedTile
+from scout.sources.ct.rfc6962 import RFC6962Client
+from scout.sources.ct.static import TILE_WIDTH, IssuerCache, StaticClient
 
 log = logging.getLogger("scout.ct")
 

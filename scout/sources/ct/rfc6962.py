@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from scout.ct import Fetcher
-from scout.ct.malformed import MalformedResponse
+from scout.sources.ct import Fetcher
+from scout.sources.ct.malformed import MalformedResponse
 
 DEFAULT_BATCH = 256
 

@@ -15,8 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
 
-from scout.ct import Fetcher, HTTPStatusError
-from scout.ct.malformed import MalformedResponse
+from scout.sources.ct import Fetcher, HTTPStatusError
+from scout.sources.ct.malformed import MalformedResponse
 
 TILE_WIDTH = 256
 
