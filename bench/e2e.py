@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def prefill_whois(store, domains: list[str], nets: list[str]) -> None:
     """The warm cache: a domain WHOIS answer for every root and an IP WHOIS answer per /24 network."""
     from scout.producer.names import root_domain
-    from scout.stages.whois import NET_LENGTHS
+    from scout.stages.ipcache import NET_LENGTHS
     from scout.store import PREFIX
 
     roots = sorted({root_domain(d) for d in domains})
@@ -42,7 +42,7 @@ def prefill_whois(store, domains: list[str], nets: list[str]) -> None:
                                        "network_name": "BENCH-NET", "country": "NL", "server": "rdap.bench"},
                  "cover": cidr}
         pipe.set("scout:ipnet:" + cidr, json.dumps(value, separators=(",", ":")), px=ttl)
-    pipe.sadd(PREFIX + NET_LENGTHS, "4/24")     # as scout.stages.whois.cache_ip_result notes them
+    pipe.sadd(PREFIX + NET_LENGTHS, "4/24")     # as scout.stages.ipcache.cache_ip_result notes them
     pipe.execute()
 
 
@@ -101,7 +101,7 @@ def scout_worker_env(redis_url: str, dns_server: str, output_dir: Path, dns_work
 
 def start_scout_workers(env: dict, tmp: Path, dns_procs: int = 1) -> Procs:
     """dns (x dns_procs), whois, save and lookup workers from `scout worker`'s own command lines."""
-    from scout.cli import worker_argv
+    from scout.cli.worker import worker_argv
     from scout.config import load_settings
 
     s = load_settings(env, None)

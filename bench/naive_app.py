@@ -61,7 +61,7 @@ def dns(domain, seen):
 
 @app.task(name="naive.whois")
 def whois(item):
-    from scout.stages.whois import cached_ip_result
+    from scout.stages.ipcache import cached_ip_result
 
     st = store()
     item["dw"] = st.get_json("dw:" + item["r"]) or {"raw": "", "parsed": {"status": "pending"}}

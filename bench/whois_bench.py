@@ -18,7 +18,7 @@ from pathlib import Path
 def bench_whois(tmp: Path, n_domains: int, subs_per_root: int = 8, ips_per_net: int = 40,
                 batch: int = 50) -> dict:
     from bench.services import nsd
-    from scout.stages import whois as pipeline
+    from scout.stages import whois as whois_stage
     from scout.config import Settings
     from scout.store import MemoryStore
     from scout.whois import lookup_domain, lookup_ip
@@ -72,16 +72,16 @@ def bench_whois(tmp: Path, n_domains: int, subs_per_root: int = 8, ips_per_net: 
             for k in range(0, len(items), batch):
                 chunk = [dict(it) for it in items[k:k + batch]]
                 todo_d, todo_i = [], []
-                pipeline.join_domain_whois(chunk, s, store, lambda root, urg: todo_d.append(root))
-                pipeline.join_ip_whois(chunk, s, store, lambda ip, root, urg: todo_i.append(ip))
+                whois_stage.join_domain_whois(chunk, s, store, lambda root, urg: todo_d.append(root))
+                whois_stage.join_ip_whois(chunk, s, store, lambda ip, root, urg: todo_i.append(ip))
                 # what the lookup workers then do for each dispatched task
                 for root in todo_d:
-                    res, _ = pipeline.lookup_domain_cached(root, s, store, None, lookup_domain)
+                    res, _ = whois_stage.lookup_domain_cached(root, s, store, None, lookup_domain)
                     st = (res.get("parsed") or {}).get("status", "?")
                     statuses["domain:" + st] = statuses.get("domain:" + st, 0) + 1
                     store.release("dw:" + root)
                 for ip in todo_i:
-                    res, _ = pipeline.lookup_ip_cached(ip, s, store, None, lookup_ip)
+                    res, _ = whois_stage.lookup_ip_cached(ip, s, store, None, lookup_ip)
                     st = (res.get("info") or {}).get("status", "?")
                     statuses["ip:" + st] = statuses.get("ip:" + st, 0) + 1
                     store.release("ip:" + ip)

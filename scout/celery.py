@@ -7,6 +7,8 @@ import logging
 from celery import Celery
 from celery.signals import after_setup_logger
 
+from scout import config
+
 app = Celery("scout", include=["scout.stages.tasks"])
 app.config_from_object("celeryconfig")
 
@@ -24,10 +26,8 @@ def _quiet_per_task_lines(logger=None, loglevel=None, **kw) -> None:
 
 def configure(settings) -> Celery:
     """Re-read celeryconfig for `settings` (the CLI after its flags, tests with their own servers)."""
-    from . import config
-
     config.set_settings(settings)
-    import celeryconfig
+    import celeryconfig  # imported here: it reads the settings when imported; now they are the ones to use
 
     importlib.reload(celeryconfig)
     app.config_from_object(celeryconfig, force=True)

@@ -128,7 +128,7 @@ class Workers(ProcessGroup):
         super().__init__(env, tmp, log_prefix="worker-")
 
     def start(self, stage: str, ip: str | None = None, concurrency: int | None = None, name: str | None = None):
-        from scout.cli import worker_argv
+        from scout.cli.worker import worker_argv
         from scout.config import load_settings
 
         s = load_settings(self.env, None)

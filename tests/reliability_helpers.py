@@ -136,7 +136,7 @@ class Proc:
 def start_worker(env: dict, tmp: Path, stage: str, label: str, concurrency: int | None = None,
                  preexec_fn=None) -> Proc:
     """A real celery worker for `stage`, with `scout worker`'s command line."""
-    from scout.cli import worker_argv
+    from scout.cli.worker import worker_argv
     from scout.config import load_settings
 
     argv = worker_argv(load_settings(env, None), stage, None, ["-c", str(concurrency)] if concurrency else [])

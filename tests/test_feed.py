@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from scout.counters import Counters
-from scout.sources.feed import WebSocketFeed, read_recording
+from scout.sources.feed import WebSocketFeed
+from scout.sources.recording import read_recording
 from scout.sources.replay import (ReplayServer, derive_frame, endpoint_for_path, load_frames, to_domains_only,
                           to_lite)
 

@@ -145,7 +145,7 @@ def test_ip_cache_most_specific_network_first_across_processes(redis_url):
     process (a fresh store) sees a length cached after its copy of the lengths was taken."""
     import ipaddress
 
-    from scout.stages.whois import cache_ip_result, cached_ip_results
+    from scout.stages.ipcache import cache_ip_result, cached_ip_results
     from scout.store import RedisStore
 
     writer, reader = RedisStore(redis_url), RedisStore(redis_url)

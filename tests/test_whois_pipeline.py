@@ -340,7 +340,7 @@ def test_rate_limit_429_retry_and_ip_network_cache(tmp_path, redis5, public_dns,
 
 def test_whois_ips_queue_per_address_and_bound_sockets(tmp_path, redis5, public_dns, port43, workers):
     ips = ["127.0.0.2", "127.0.0.3"]
-    from scout.cli import check_bindable
+    from scout.cli.worker import check_bindable
     for ip in ips:
         check_bindable(ip)
     com = [f"bind{i}.com" for i in range(40) if route_of(f"bind{i}.com", ips) == ips[0]][:3]

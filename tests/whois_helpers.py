@@ -103,7 +103,7 @@ def start_worker(workers, argv: list[str], label: str):
 
 def start_core(workers, concurrency: int = 8):
     """One worker for the cheap queues (dns, whois, save): the `scout worker dns` line on three queues."""
-    from scout.cli import worker_argv
+    from scout.cli.worker import worker_argv
     from scout.config import load_settings
 
     argv = worker_argv(load_settings(workers.env, None), "dns", None, [])

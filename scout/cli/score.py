@@ -10,6 +10,7 @@ import json
 import os
 import sys
 
+from scout.config import get_settings
 from scout.watchlist import WatchlistError, load_watchlist, score_domain
 
 try:  # offline public suffix list; the pipeline's own normaliser lives elsewhere
@@ -66,7 +67,6 @@ def _describe(m: dict) -> str:
 def _configured_watchlist() -> str:
     """WATCHLIST_FILE from the settings (environment and .env); the bare environment if they don't load."""
     try:
-        from scout.config import get_settings
         return get_settings().watchlist_file
     except Exception:
         return os.environ.get("WATCHLIST_FILE", "").strip()

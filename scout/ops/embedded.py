@@ -1,4 +1,5 @@
-"""Workers inside this process (`scout run`): one Celery worker per queue group, each in a thread.
+"""Workers inside this process (`scout run`): one Celery worker per queue group, each in a thread, and
+the wait until what the producer enqueued is done.
 
 With BROKER_URL empty the broker is Celery's in-memory transport, which works across the threads of
 one process; so `scout run` needs no Redis at all. The rate-limited WHOIS lookup queues get their own
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from celery.worker import WorkController
 from celery.worker import state as worker_state
@@ -59,3 +61,42 @@ class EmbeddedWorkers:
             t.join(timeout)
         worker_state.should_terminate = None
         self.workers.clear()
+
+
+def enqueued(counters) -> int:
+    """Domains the pipeline must finish: enqueued on the broker, or published to NATS (SINK=nats)."""
+    return max(counters.get("enqueued"), counters.get("nats_published"))
+
+
+def wait_until_done(store, before: dict, enqueued_fn, stall_timeout: float = 600.0,
+                    stop: threading.Event | None = None) -> dict:
+    """Until every enqueued domain is saved or failed and every WHOIS lookup started has landed; -> the
+    store's counters gained since `before`. TimeoutError when nothing progressed for `stall_timeout` s
+    or `stop` is set."""
+    last_progress, last_key = time.monotonic(), None
+    while True:
+        if stop is not None and stop.is_set():
+            raise TimeoutError("stopped by a signal before the work was finished")
+        c = store.counters()
+
+        def d(k):
+            return c.get(k, 0) - before.get(k, 0)
+
+        done = d("domains_saved") + d("domains_failed")
+        key = (done, d("whois_landed"), d("documents_whois_updated"))
+        if done >= enqueued_fn() and d("whois_landed") >= d("whois_dispatched"):
+            return {k: d(k) for k in set(c) | set(before)}
+        if key != last_key:
+            last_key, last_progress = key, time.monotonic()
+        elif time.monotonic() - last_progress > stall_timeout:
+            raise TimeoutError(f"no progress for {stall_timeout:.0f} s ({done} of {enqueued_fn()} done)")
+        time.sleep(0.1)
+
+
+def drain(store, before: dict, counters, timeout: float = 60.0) -> None:
+    """Embedded broker: queued work lives in this process; finish it before exiting (bounded)."""
+    try:
+        wait_until_done(store, before, lambda: enqueued(counters), stall_timeout=timeout)
+    except TimeoutError as exc:
+        log.warning("stopping with work unfinished: %s", exc)
+

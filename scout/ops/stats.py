@@ -1,17 +1,17 @@
-"""Operations: `scout stats` and `scout failed` (the failed-task store: list, show, retry, purge)."""
+"""`scout stats`: queue depths, counters, cache hit rates, WHOIS queries per server, the ledger, and
+with SINK=nats the JetStream stream."""
 from __future__ import annotations
 
-import json
+import asyncio
 import time
 
-from scout.config import parse_duration
+from scout.celery import configure
+from scout.producer.bridge import DURABLE
+from scout.producer.sinks import queue_lengths
 from scout.store import get_store
 
 
 def collect_stats(settings) -> dict:
-    from scout.celery import configure
-    from scout.producer.sinks import queue_lengths
-
     store = get_store()
     counters = store.counters()
     stats: dict = {"counters": counters, "failed_tasks": len(store.list_failed())}
@@ -52,11 +52,7 @@ def collect_stats(settings) -> dict:
 
 def nats_depths(settings, timeout: float = 3.0) -> dict:
     """Messages in the JetStream stream and what the bridges' durable consumer has still to deliver."""
-    import asyncio
-
-    import nats
-
-    from scout.producer.bridge import DURABLE
+    import nats  # deferred: only with SINK=nats
 
     async def read():
         nc = await nats.connect(settings.nats_url, connect_timeout=timeout, max_reconnect_attempts=0,
@@ -105,74 +101,3 @@ def format_stats(stats: dict) -> str:
              if not k.startswith(("producer:", "whois_server:", "tasks_done:", "tasks_failed:", "tasks_retried:"))}
     lines.append("counters: " + "  ".join(f"{k}={v}" for k, v in sorted(other.items())))
     return "\n".join(lines)
-
-
-def retry_entry(entry: dict) -> None:
-    """Send a failed task again: a chain step with the rest of its chain, or a lookup on its queue."""
-    from scout.producer import ledger
-    from scout.stages import tasks
-    from scout.stages import whois as pipeline
-    from scout.config import get_settings
-
-    # Entries from before the chain had one WHOIS step (domain_whois -> ip_whois) continue from it.
-    stage = {"domain_whois": "whois", "ip_whois": "whois"}.get(entry["stage"], entry["stage"])
-    if stage in pipeline.STAGES:
-        items = entry["args"][0]
-        ledger.publish_chain(items, get_settings(), get_store(), stage)
-    else:
-        task = {"lookup_domain_whois": tasks.lookup_domain_whois, "lookup_ip_whois": tasks.lookup_ip_whois,
-                "apply_whois": tasks.apply_whois}[stage]
-        opts = {"queue": entry["queue"], "routing_key": entry["queue"]} if entry.get("queue") else {}
-        task.apply_async(tuple(entry["args"]), entry.get("kwargs") or {}, **opts)
-
-
-def failed_command(settings, args) -> int:
-    from scout.celery import configure
-
-    store = get_store()
-    if args.action == "list":
-        entries = store.list_failed()
-        print(f"{'ID':12}  {'WHEN (UTC)':19}  {'TASK':26}  {'QUEUE':16}  {'TRIES':5}  {'DOMAINS':7}  ERROR")
-        for e in entries:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["time"]))
-            print(f"{e['id']:12}  {when:19}  {e['task']:26}  {str(e.get('queue') or '-'):16}  "
-                  f"{e['attempts']:5}  {len(e.get('domains', [])):7}  {e['exception'][:80]}")
-        print(f"{len(entries)} failed task(s)")
-        return 0
-    if args.action == "show":
-        e = store.get_failed(args.id)
-        if e is None:
-            print(f"no failed task {args.id}")
-            return 1
-        print(json.dumps(e, indent=2))
-        return 0
-    if args.action == "retry":
-        configure(settings)
-        entries = store.list_failed()
-        if args.all:
-            chosen = entries
-        elif args.queue:
-            chosen = [e for e in entries if e.get("queue") == args.queue]
-        else:
-            wanted = set(args.ids)
-            chosen = [e for e in entries if e["id"] in wanted]
-            missing = wanted - {e["id"] for e in chosen}
-            if missing:
-                print("no failed task " + ", ".join(sorted(missing)))
-                if not chosen:
-                    return 1
-        for e in chosen:
-            retry_entry(e)
-            store.delete_failed(e["id"])
-            store.incr({"tasks_retried_by_hand": 1})
-            print(f"retried {e['id']} ({e['task']}, {len(e.get('domains', []))} domains)")
-        return 0
-    if args.action == "purge":
-        cutoff = time.time() - parse_duration("--older-than", args.older_than)
-        n = 0
-        for e in store.list_failed():
-            if e["time"] <= cutoff and store.delete_failed(e["id"]):
-                n += 1
-        print(f"purged {n} failed task(s)")
-        return 0
-    return 2

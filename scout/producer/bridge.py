@@ -1,8 +1,8 @@
-"""`scout bridge`: NATS JetStream -> Celery chains.
+"""The NATS bridge (`scout bridge`, and `scout run` with SINK=nats): NATS JetStream -> Celery chains.
 
 A durable pull consumer (DURABLE, shared by every bridge on the stream, so several bridges split the
 messages instead of each getting all of them) fetches up to BATCH_SIZE messages, waiting at most
-BATCH_LINGER for a batch to fill, turns them into one chain (scout.stages.whois.build_chain) and
+BATCH_LINGER for a batch to fill, turns them into one chain (scout.stages.chain) and
 acknowledges them only once the broker accepted the chain. A message never acknowledged (bridge
 killed, broker away) comes back after NATS_ACK_WAIT: a crash between enqueue and ack may enqueue a
 domain twice (the save stage is idempotent), never lose it. While the broker refuses a chain the
@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
-import sys
 import threading
 import time
 
-from scout.config import ConfigError
 from scout.counters import Counters
+from scout.producer.ledger import Sweeper
+from scout.producer.nats_sink import connect, ensure_stream
+from scout.stages.chain import publish_chain
+from scout.store import get_store
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,6 @@ def decode(msg) -> dict | None:
 
 class Bridge:
     def __init__(self, settings, counters: Counters | None = None, enqueue=None, store=None):
-        from scout.producer.ledger import Sweeper
-        from scout.store import get_store
-
         self.s = settings
         self.counters = counters or Counters()
         self.store = store or get_store()
@@ -59,8 +57,6 @@ class Bridge:
         self._sweeper = Sweeper(settings, self.store)
 
     def _apply_chain(self, items: list[dict]) -> None:
-        from scout.producer.ledger import publish_chain
-
         publish_chain(items, self.s, self.store)
 
     # -------------------------------------------------------------- running
@@ -74,8 +70,6 @@ class Bridge:
         return t
 
     async def _main(self, stop: threading.Event) -> None:
-        from scout.producer.nats_sink import connect, ensure_stream
-
         c = self.counters
         nc = await connect(self.s, "scout-bridge", stop.is_set, lambda ev: c.incr("nats_" + ev), quiet=stop.is_set)
         if nc is None:
@@ -208,29 +202,3 @@ def summary_line(before: dict, after: dict, seconds: float) -> str:
             f"enqueued={after.get('enqueued', 0)} batches={after.get('bridge_batches', 0)} "
             f"redelivered={after.get('bridge_redelivered', 0)} enqueue_errors={after.get('bridge_enqueue_errors', 0)} "
             f"ack_errors={after.get('bridge_ack_errors', 0)} bad={after.get('bridge_bad_messages', 0)}")
-
-
-def main_bridge(settings, args=None) -> int:
-    from scout.celery import configure
-
-    if not settings.broker_url:
-        raise ConfigError("BROKER_URL: `scout bridge` enqueues chains on a broker shared with the workers "
-                          "(e.g. redis://127.0.0.1:6379/0)")
-    configure(settings)
-    counters = Counters()
-    stop = threading.Event()
-
-    def handler(signum, frame):
-        if stop.is_set():
-            raise SystemExit(130)
-        log.info("signal %s: finishing the batch in hand, then stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    log.info("bridge: NATS %s stream %s -> broker %s", settings.nats_url, settings.nats_stream,
-             settings.broker_url.split("@")[-1])
-    Bridge(settings, counters).run(stop)
-    print(json.dumps(counters.snapshot(), sort_keys=True))
-    sys.stdout.flush()
-    return 0

@@ -9,45 +9,21 @@ LEDGER_TIMEOUT after it was enqueued. Saving is idempotent, so a domain sent twi
 One entry per published batch (its items as JSON, ~130 bytes per domain in Redis), one Redis round trip
 per batch at publish and one at save (LEDGER_TIMEOUT=0s turns it off).
 Embedded mode (in-memory store) keeps no ledger: its broker lives in the process that would lose it.
+
+Writing a batch in and settling it out happen where chains are published and end
+(scout.stages.chain.publish_chain / settle); this module sends again what is overdue.
 """
 from __future__ import annotations
 
 import logging
 import time
-import uuid
+
+from scout.stages.chain import publish_chain
 
 log = logging.getLogger(__name__)
 
 SWEEP_LOCK = "ledger-sweep"
 SWEEP_BATCHES = 20          # at most this many batches re-sent per sweep: a wrong timeout cannot flood
-
-
-def publish_chain(items: list[dict], settings, store, start: str = "dns", attempt: int = 0, **apply_opts):
-    """Write `items` into the ledger as one batch, then publish their chain from `start`. Raises what
-    publishing raises (the batch stays in the ledger: the caller keeps it to publish again, or the
-    sweeper does). Each item carries its batch id ("b") to the stage that settles it. Items re-sent
-    whole from an earlier batch (a DNS retry, a sweep, a failed-task retry) settle that batch once
-    they are published anew."""
-    from scout.stages.whois import build_chain
-
-    earlier = batches_of(items)
-    if settings.ledger_timeout > 0:
-        batch = f"{uuid.uuid4().hex[:12]}.{len(items)}"   # the suffix lets `scout stats` count domains
-        for it in items:
-            it["b"] = batch
-        store.track(batch, items, time.time() + settings.ledger_timeout)
-    build_chain(items, start, attempt).apply_async(**apply_opts)
-    store.settle(earlier)
-
-
-def batches_of(items: list) -> list[str]:
-    return sorted({it["b"] for it in items if isinstance(it, dict) and isinstance(it.get("b"), str)})
-
-
-def settle(store, items: list[dict]) -> None:
-    """These items ended (saved, or in the failed store): their batches leave the ledger. Items published
-    with the ledger off carry no batch id: nothing to do, no round trip."""
-    store.settle(batches_of(items))
 
 
 def sweep(settings, store, now: float | None = None, max_batches: int = SWEEP_BATCHES) -> int:
@@ -67,6 +43,18 @@ def sweep(settings, store, now: float | None = None, max_batches: int = SWEEP_BA
                     "(a message lost by the broker, or a backlog longer than LEDGER_TIMEOUT)",
                     sent, settings.ledger_timeout)
     return sent
+
+
+def sweep_older_than(settings, store, older: float) -> int:
+    """`scout sweep`: send again every domain enqueued more than `older` seconds ago and neither saved nor
+    failed, a bounded number of batches at a time. -> domains re-sent."""
+    total = 0
+    cutoff = time.time() + settings.ledger_timeout - older   # fixed: what is re-sent now is due again later
+    while True:
+        sent = sweep(settings, store, now=cutoff)
+        total += sent
+        if sent == 0:
+            return total
 
 
 class Sweeper:

@@ -22,6 +22,7 @@ import time
 
 from scout.counters import Counters
 from scout.producer.sinks import Sink
+from scout.store import get_store
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +214,6 @@ class NatsSink(Sink):
         store = self._store
         if store is None:
             try:
-                from scout.store import get_store
-
                 store = get_store()
             except Exception:
                 return

@@ -3,6 +3,7 @@
 Single-threaded by design: the feed thread (websocket, CT logs or a recording) only parses nothing and
 hands raw frames over a bounded queue; this loop does the CPU work and talks to Redis in pipelines:
 one round trip per de-duplication chunk, one publish per micro-batch, never one per domain.
+`build_producer` wires it to the configured sink; `run_live` and `replay_file` feed it.
 """
 from __future__ import annotations
 
@@ -11,10 +12,18 @@ import queue
 import threading
 import time
 
+from scout.celery import app
+from scout.config import ConfigError
 from scout.counters import Counters
-from scout.sources.frames import parse_frame
 from scout.producer.names import normalise_domain, root_domain
-from scout.store import with_local_seen
+from scout.producer.nats_sink import NatsSink
+from scout.producer.sinks import CelerySink
+from scout.sources.frames import parse_frame
+from scout.sources.live import start_feed
+from scout.sources.recording import read_recording
+from scout.stages.priority import score_item
+from scout.store import get_store, with_local_seen
+from scout.watchlist import WatchlistError, WatchlistHolder
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +84,6 @@ class Producer:
         producer is one thread; scoring is the costliest per-name step, so it scales out with them)."""
         if self.watchlist is None or self.s.enrich != "watchlist":
             return True
-        from scout.stages.whois import score_item
-
         if score_item(item, self.watchlist.current()) <= 0:
             self.counters.incr("names_skipped_not_watched")
             return False
@@ -176,3 +183,40 @@ def summary_line(before: dict, after: dict, seconds: float, buffered: int) -> st
     return (f"{rate('frames'):.0f} frames/s, {rate('names'):.0f} names/s, {rate('unique'):.0f} new domains/s; "
             f"totals frames={after.get('frames', 0)} unique={after.get('unique', 0)} "
             f"duplicates={after.get('duplicates', 0)} dropped={dropped} buffered={buffered}")
+
+
+def build_producer(settings, counters: Counters) -> tuple[Producer, object]:
+    """The producer and its sink as configured (SINK, ENRICH); -> (producer, the store it de-duplicates
+    with). A watchlist that does not load with ENRICH=watchlist is a ConfigError: nothing to filter with."""
+    store = with_local_seen(get_store())  # one store for producer and sink: a dropped name is forgotten by both
+    watchlist = None
+    if settings.enrich == "watchlist":
+        try:
+            watchlist = WatchlistHolder(settings.watchlist_file or None)
+        except WatchlistError as exc:
+            raise ConfigError(f"WATCHLIST_FILE={settings.watchlist_file!r}: {exc}") from None
+    if settings.sink == "nats":
+        sink = NatsSink(settings, counters)
+    else:
+        sink = CelerySink(settings, store, counters, app=app)
+    return Producer(settings, sink, store, counters, watchlist), store
+
+
+def replay_file(producer: Producer, path: str) -> None:
+    """Feed a recording to the producer, then close it (everything buffered goes to the sink)."""
+    for n, line in enumerate(read_recording(path)):
+        producer.handle_frame(line)
+        if n % 64 == 0:
+            producer.tick()
+    producer.close()
+
+
+def run_live(settings, producer: Producer, counters: Counters, stop: threading.Event) -> None:
+    """Feed the live source (CT logs or the websocket) to the producer until `stop`, then close it."""
+    frames: queue.Queue = queue.Queue(maxsize=settings.frame_buffer)
+    feed_thread, _ = start_feed(settings, frames, counters, stop)
+    log.info("reading %s", settings.certstream_url if settings.source == "certstream" else "CT logs directly")
+    consume(producer, frames, stop, summary_every=settings.stats_interval)
+    feed_thread.join(10)
+    producer.close()
+

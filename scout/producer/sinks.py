@@ -4,7 +4,8 @@ A batch leaves when it holds BATCH_SIZE domains or its oldest domain waited BATC
 never loses a batch quietly: while the broker is away batches wait in a bounded retry buffer; what
 overflows it is counted as dropped and forgotten by the de-duplication store so it can come back.
 Backpressure: above MAX_BACKLOG queued domains the producer stops enqueueing (see Producer).
-Every published domain goes into the in-flight ledger (scout.producer.ledger), which this sink also sweeps.
+Every published domain goes into the in-flight ledger (scout.stages.chain.publish_chain), which this
+sink also sweeps (scout.producer.ledger).
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import logging
 import time
 from collections import deque
 
+from scout.celery import app as default_app
 from scout.counters import Counters
-from scout.producer.ledger import Sweeper, publish_chain
+from scout.producer.ledger import Sweeper
+from scout.stages.chain import publish_chain
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +180,4 @@ def queue_lengths(app, names) -> dict[str, int]:
 
 def queued_domains(app, settings) -> int:
     """Domains waiting before DNS, estimated from batches in the dns queue."""
-    if app is None:
-        from scout.celery import app as default_app
-
-        app = default_app
-    return queue_lengths(app, ["dns"])["dns"] * settings.batch_size
+    return queue_lengths(app or default_app, ["dns"])["dns"] * settings.batch_size

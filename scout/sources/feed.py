@@ -1,4 +1,4 @@
-"""The certstream websocket client, and a reader for JSONL recordings of the same frames.
+"""The certstream websocket client (recordings of the same frames: scout.sources.recording).
 
 `WebSocketFeed` connects to a certstream-server-go endpoint (or our replay server), reads text frames and
 hands each raw frame (a `str`, not parsed) to a `queue.Queue` with `put_nowait`. The read loop never waits
@@ -24,7 +24,6 @@ other than stop()), dead_connections (of those, the ones we closed ourselves for
 """
 from __future__ import annotations
 
-import gzip
 import logging
 import queue
 import random
@@ -32,7 +31,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 import websocket
 from websocket._abnf import ABNF, frame_buffer
@@ -303,20 +302,3 @@ class WebSocketFeed:
                         self._dropped_since_log, self.url)
             self._dropped_since_log = 0
             self._last_drop_log = now
-
-
-def read_recording(path) -> Iterator[str]:
-    """Yield each non-empty line of a JSONL recording as str (one websocket frame per line).
-
-    Reads bytes and decodes with errors="replace", so invalid UTF-8 and a truncated last line come out
-    as strings that the frame parser counts as bad JSON rather than stopping the replay. `.gz` files are
-    decompressed.
-    """
-    path = str(path)
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        for raw in f:
-            line = raw.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            yield line.decode("utf-8", errors="replace")

@@ -18,7 +18,9 @@ import sys
 import threading
 import time
 
+from scout.config import ConfigError, get_settings
 from scout.counters import Counters
+from scout.sources.live import start_feed
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,29 @@ def _one_line(frame: str) -> str | None:
 
 def main_record(argv) -> int:
     """`scout record FILE [--url URL] [--max-frames N] [--duration S] [--append]`; returns the exit code."""
+    args = _parse_args(argv)
+    if isinstance(args, int):
+        return args
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        print(f"scout record: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    problem = _source_problem(args.url, settings)
+    if problem:
+        print(f"scout record: {problem}", file=sys.stderr)
+        return 2
+    try:
+        out = sys.stdout if args.file == "-" else open(args.file, "a" if args.append else "w", encoding="utf-8")
+    except OSError as exc:
+        print(f"scout record: {exc}", file=sys.stderr)
+        return 1
+    return _record(args, settings, out)
+
+
+def _parse_args(argv):
+    """The parsed options, or an exit code (2 for a bad option, 0 after --help)."""
     p = argparse.ArgumentParser(prog="scout record", description="Record the certstream feed to a JSONL file.")
     p.add_argument("file", help="output file ('-' for stdout)")
     p.add_argument("--url", default=None, help="websocket URL (default: CERTSTREAM_URL)")
@@ -52,104 +77,31 @@ def main_record(argv) -> int:
     if args.duration is not None and args.duration <= 0:
         print("scout record: --duration must be > 0", file=sys.stderr)
         return 2
+    return args
 
-    from scout.config import ConfigError, get_settings
-    try:
-        settings = get_settings()
-    except ConfigError as exc:
-        print(f"scout record: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    url = args.url or settings.certstream_url
-    use_ct = not args.url and settings.source == "ct"
-    if not url and not use_ct:
-        print("scout record: no feed to record: give --url or set CERTSTREAM_URL (or SOURCE=ct)", file=sys.stderr)
-        return 2
+
+def _source_problem(url_option: str | None, settings) -> str | None:
+    url = url_option or settings.certstream_url
+    if not url and not (url_option is None and settings.source == "ct"):
+        return "no feed to record: give --url or set CERTSTREAM_URL (or SOURCE=ct)"
     if url and not url.startswith(("ws://", "wss://")):
-        print(f"scout record: --url {url!r}: expected a ws:// or wss:// URL", file=sys.stderr)
-        return 2
+        return f"--url {url!r}: expected a ws:// or wss:// URL"
+    return None
 
-    try:
-        out = sys.stdout if args.file == "-" else open(args.file, "a" if args.append else "w", encoding="utf-8")
-    except OSError as exc:
-        print(f"scout record: {exc}", file=sys.stderr)
-        return 1
 
-    counters = Counters()
-    stop = threading.Event()
+def _record(args, settings, out) -> int:
+    """Copy the source's frames to `out` until a signal, --max-frames or --duration; print the summary."""
+    counters, stop = Counters(), threading.Event()
     frames: queue.Queue = queue.Queue(maxsize=max(1000, settings.frame_buffer))
-
-    if use_ct:
-        def on_frame(frame: dict) -> None:
-            line = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
-            while not stop.is_set():       # CT is pulled, so wait rather than drop
-                try:
-                    frames.put(line, timeout=0.5)
-                    return
-                except queue.Full:
-                    continue
-
-        def run_source() -> None:
-            from scout.sources.ct.reader import CTSource
-            try:
-                CTSource(settings, on_frame, stop, counters).run()
-            finally:
-                stop.set()
-        source_name = "CT logs"
-        stopper = stop.set
-    else:
-        from scout.sources.feed import WebSocketFeed
-        feed = WebSocketFeed(url, frames, counters, stop)
-
-        def run_source() -> None:
-            try:
-                feed.run()
-            finally:
-                stop.set()
-        source_name = url
-        stopper = feed.stop
-
-    old_handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        def on_signal(signum, _frame):
-            log.info("signal %s: stopping", signum)
-            stop.set()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old_handlers[sig] = signal.signal(sig, on_signal)
-
-    thread = threading.Thread(target=run_source, name="record-source", daemon=True)
+    old_handlers = _stop_on_signals(stop)
+    source_name = "CT logs" if args.url is None and settings.source == "ct" else (args.url or settings.certstream_url)
     started = time.monotonic()
-    deadline = started + args.duration if args.duration else None
-    written = skipped = nbytes = 0
-    last_flush = started
+    tally = {"written": 0, "skipped": 0, "bytes": 0}
     error = None
     print(f"recording {source_name} to {args.file}", file=sys.stderr, flush=True)
-    thread.start()
+    thread, stopper = start_feed(settings, frames, counters, stop, url=args.url, stop_when_done=True)
     try:
-        while True:
-            if args.max_frames is not None and written >= args.max_frames:
-                break
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            if stop.is_set() and frames.empty():
-                break
-            try:
-                frame = frames.get(timeout=0.2)
-            except queue.Empty:
-                frame = None
-            if frame is not None:
-                line = _one_line(frame)
-                if line is None:
-                    skipped += 1
-                else:
-                    out.write(line)
-                    out.write("\n")
-                    written += 1
-                    nbytes += len(line) + 1
-            if now - last_flush >= _FLUSH_INTERVAL:
-                out.flush()
-                last_flush = now
+        _copy(frames, out, stop, tally, args.max_frames, started + args.duration if args.duration else None)
     except OSError as exc:
         error = exc
     finally:
@@ -164,16 +116,59 @@ def main_record(argv) -> int:
             error = error or exc
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
+    return _summary(args.file, tally, counters.snapshot(), time.monotonic() - started, error)
 
-    elapsed = time.monotonic() - started
-    c = counters.snapshot()
-    print(f"recorded {written} frame(s), {nbytes} bytes, to {args.file} in {elapsed:.1f} s"
-          f" (skipped {skipped} multi-line, dropped {c.get('frames_dropped_buffer', 0)},"
+
+def _stop_on_signals(stop: threading.Event) -> dict:
+    """SIGINT/SIGTERM set `stop` (main thread only); -> the handlers they replaced."""
+    old_handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        def on_signal(signum, _frame):
+            log.info("signal %s: stopping", signum)
+            stop.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old_handlers[sig] = signal.signal(sig, on_signal)
+    return old_handlers
+
+
+def _copy(frames: queue.Queue, out, stop: threading.Event, tally: dict, max_frames: int | None,
+          deadline: float | None) -> None:
+    """Write frames as lines, flushing every second, until the end; `tally` counts as it goes."""
+    last_flush = time.monotonic()
+    while True:
+        if max_frames is not None and tally["written"] >= max_frames:
+            return
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return
+        if stop.is_set() and frames.empty():
+            return
+        try:
+            frame = frames.get(timeout=0.2)
+        except queue.Empty:
+            frame = None
+        if frame is not None:
+            line = _one_line(frame)
+            if line is None:
+                tally["skipped"] += 1
+            else:
+                out.write(line)
+                out.write("\n")
+                tally["written"] += 1
+                tally["bytes"] += len(line) + 1
+        if now - last_flush >= _FLUSH_INTERVAL:
+            out.flush()
+            last_flush = now
+
+
+def _summary(file: str, tally: dict, c: dict, elapsed: float, error) -> int:
+    print(f"recorded {tally['written']} frame(s), {tally['bytes']} bytes, to {file} in {elapsed:.1f} s"
+          f" (skipped {tally['skipped']} multi-line, dropped {c.get('frames_dropped_buffer', 0)},"
           f" reconnects {c.get('reconnects', 0)}, connect errors {c.get('connect_errors', 0)})",
           file=sys.stderr, flush=True)
     if error is not None:
         print(f"scout record: {error}", file=sys.stderr)
         return 1
-    if written == 0 and c.get("connect_errors", 0) and not c.get("frames_received", 0):
+    if tally["written"] == 0 and c.get("connect_errors", 0) and not c.get("frames_received", 0):
         return 1
     return 0

@@ -44,6 +44,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 
+from scout.sources.recording import recording_lines
+
 log = logging.getLogger(__name__)
 
 ENDPOINTS = ("full", "lite", "domains")
@@ -112,15 +114,7 @@ def endpoint_for_path(path: str) -> str | None:
 
 def load_frames(path) -> list[bytes]:
     """The non-empty lines of a recording, as bytes (verbatim)."""
-    import gzip
-    opener = gzip.open if str(path).endswith(".gz") else open
-    out = []
-    with opener(str(path), "rb") as f:
-        for line in f:
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                out.append(line)
-    return out
+    return list(recording_lines(path))
 
 
 # -- the server -----------------------------------------------------------------------------------------

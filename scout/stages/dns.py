@@ -1,6 +1,7 @@
 """DNS stage: A, AAAA, MX, TXT, CAA and SOA of each domain, asked concurrently with dnspython.
 
-Pure of Celery: `resolve_batch(domains, settings)` returns one record dict per domain. Each query has a
+Pure of Celery: `resolve_batch(domains, settings)` returns one record dict per domain; `run_dns` is the
+chain's step over items (scout.stages.chain). Each query has a
 timeout and retries (rotating over DNS_SERVER's list), uses EDNS0 and retries over TCP when the answer
 is truncated. The outcome of every type is kept (NOERROR, NODATA, NXDOMAIN, SERVFAIL, REFUSED, TIMEOUT);
 NXDOMAIN is an answer. A domain is `transient` when no server answered at all (every type timed out or
@@ -304,3 +305,20 @@ def resolve_batch(domains: list[str], settings) -> list[dict]:
     # Upper bound: every query of every domain waiting its full timeout behind the cap, plus slack.
     limit = (retries + 1) * timeout * (1 + len(domains) * len(TYPES) / MAX_IN_FLIGHT) + 30
     return _loop().run(work, limit)
+
+
+def run_dns(items: list[dict], settings) -> tuple[list[dict], list[dict]]:
+    """The chain's DNS step: resolve every item; -> (answered items, items no server answered for)."""
+    results = resolve_batch([it["d"] for it in items], settings)
+    done, transient = [], []
+    for it, rec in zip(items, results):
+        is_transient = rec.pop("transient")
+        it["dns"] = rec
+        (transient if is_transient else done).append(it)
+    return done, transient
+
+
+def dns_server_answers(settings) -> bool:
+    """Does any DNS server answer at all? (Told apart: a domain nobody answers for vs a server down.)"""
+    rec = resolve_batch(["."], settings)[0]
+    return not rec["transient"]

@@ -1,4 +1,5 @@
-"""The output document: field order, the file each domain lives in, and the JSON Schema.
+"""The output document: field order, the file each domain lives in, the JSON Schema, and the WHOIS
+statuses a document carries while its lookups are on their way.
 
 Pure functions. The schema file ships in the package (scout/data/document.schema.json).
 """
@@ -19,6 +20,14 @@ ADDED_FIELDS = ("dns_status", "cname_chain", "first_seen", "last_seen", "seen_co
                 "domain_whois_parsed", "ip_info", "score", "matches")
 MAX_FILE_NAME = 255
 HASHED_PREFIX = "_h_"
+
+# `domain_whois_parsed.status` / `ip_info[ip].status` values of this pipeline's own (a lookup's answers
+# are `ok`, `not_found`, `rate_limited`, `error: ...`).
+PENDING, SKIPPED_BACKLOG, SKIPPED_LOW_SCORE, RESERVED = (
+    "pending", "skipped_backlog", "skipped_low_score", "reserved")
+WAITING = (PENDING, SKIPPED_BACKLOG, SKIPPED_LOW_SCORE)
+ANSWERED = ("ok", "not_found", RESERVED)   # a lookup answered: only a newer answer replaces these
+PENDING_TTL = 7 * 86400.0          # documents waiting for a WHOIS answer are remembered this long
 
 
 def utc_iso(ts: float | None = None) -> str:
@@ -58,7 +67,7 @@ def order_document(doc: dict) -> dict:
 
 
 def new_document(item: dict, now: float) -> dict:
-    """A document for a pipeline item (see scout.stages.whois for the item's keys)."""
+    """A document for a chain item (see scout.stages.chain for the item's keys)."""
     dns = item.get("dns") or {}
     seen = item.get("seen", now)
     doc = {

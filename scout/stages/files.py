@@ -1,4 +1,4 @@
-"""Save stage: one JSON document per domain, written atomically under a cross-process lock.
+"""Document files: one JSON document per domain, written atomically under a cross-process lock.
 
 The lock is `flock` on the root domain's directory (no lock files to clean up): two writers of the
 same root never interleave, and a reader never sees half a document because every write goes to a
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from scout.stages import document as output
+from scout.stages import document
 
 
 @contextmanager
@@ -35,7 +35,7 @@ def locked_dir(directory: Path):
 def read_document(path: Path) -> dict | None:
     try:
         with open(path, "rb") as f:
-            doc = output.loads(f.read())
+            doc = document.loads(f.read())
         return doc if isinstance(doc, dict) else None
     except FileNotFoundError:
         return None
@@ -65,10 +65,10 @@ def update_document(output_dir: str, root: str, domain: str,
                     change: Callable[[dict | None], dict | None], fsync: bool = False) -> Path | None:
     """Read-modify-write one document under its directory lock. `change(old)` returns the new
     document, or None to leave the file as it is."""
-    path = output.document_path(output_dir, root, domain)
+    path = document.document_path(output_dir, root, domain)
     with locked_dir(path.parent):
         new = change(read_document(path))
         if new is None:
             return None
-        atomic_write(path, output.dumps(new), fsync=fsync)
+        atomic_write(path, document.dumps(new), fsync=fsync)
     return path

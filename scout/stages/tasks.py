@@ -1,8 +1,10 @@
-"""Celery tasks: thin wrappers over scout.stages.whois. Routing is in scout.queues, settings in celeryconfig.
+"""Celery tasks: thin wrappers over the stage functions of scout.stages. Routing is in scout.queues,
+settings in celeryconfig.
 
-Chain per micro-batch: dns -> whois -> save. The chain's WHOIS step only joins caches and schedules
-the rate-limited lookups (lookup_domain_whois / lookup_ip_whois, one queue per
-source address); a lookup that lands updates the saved documents through apply_whois on the save queue.
+Chain per micro-batch: dns -> whois -> save (scout.stages.chain builds it from these task names). The
+chain's WHOIS step only joins caches and schedules the rate-limited lookups (lookup_domain_whois /
+lookup_ip_whois, one queue per source address); a lookup that lands updates the saved documents through
+apply_whois on the save queue.
 """
 from __future__ import annotations
 
@@ -16,9 +18,18 @@ from celery.signals import worker_init
 from scout import queues
 from scout.celery import app
 from scout.config import get_settings
-from scout.producer import ledger
-from scout.stages import whois as pipeline
+from scout.stages import dns as dns_stage
+from scout.stages import save as save_stage
+from scout.stages import whois as whois_stage
+from scout.stages.alerts import get_alert_sink
+from scout.stages.chain import publish_chain, retry_countdown
+from scout.stages.failures import record_failure
 from scout.store import get_store
+from scout.watchlist import WatchlistError, WatchlistHolder
+from scout.whois.bootstrap import refresh_bootstrap
+from scout.whois.domain import lookup_domain
+from scout.whois.errors import RateLimited
+from scout.whois.ip import lookup_ip
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +70,7 @@ class StageTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         stage = self.name.split(".", 1)[1]
         try:
-            pipeline.record_failure(get_store(), task=self.name, stage=stage, args=list(args),
+            record_failure(get_store(), task=self.name, stage=stage, args=list(args),
                                     kwargs=dict(kwargs), exc=exc, attempts=self.request.retries + 1,
                                     tb=str(einfo), queue=(self.request.delivery_info or {}).get("routing_key"))
             if stage.startswith("lookup_"):
@@ -83,17 +94,17 @@ def _count_task(name: str, outcome: str) -> None:
 @app.task(name="scout.dns", base=StageTask, bind=True)
 def dns(self, items, attempt=0):
     s = get_settings()
-    done, transient = pipeline.run_dns(items, s)
+    done, transient = dns_stage.run_dns(items, s)
     if transient:
-        if done or pipeline.dns_server_answers(s):
+        if done or dns_stage.dns_server_answers(s):
             done += transient  # the server answers: these names just have no answer (kept as TIMEOUT)
         elif attempt < s.task_max_retries:
             # `done` is empty: the whole batch is re-sent as a new one (the failed store settles it too)
-            ledger.publish_chain(transient, s, get_store(), "dns", attempt + 1,
-                                 countdown=pipeline.retry_countdown(attempt, s.retry_base_delay))
+            publish_chain(transient, s, get_store(), "dns", attempt + 1,
+                          countdown=retry_countdown(attempt, s.retry_base_delay))
             get_store().incr({"dns_retries": len(transient)})
         else:
-            pipeline.record_failure(get_store(), task=self.name, stage="dns", args=[transient],
+            record_failure(get_store(), task=self.name, stage="dns", args=[transient],
                                     exc="DNSUnavailable: no DNS server answered", attempts=attempt + 1,
                                     queue=queues.DNS)
     return done
@@ -122,8 +133,6 @@ def _watchlist():
     """The process's watchlist (WATCHLIST_FILE or the bundled one), re-read when the file changes."""
     global _watchlist_holder
     if _watchlist_holder is None:
-        from scout.watchlist import WatchlistError, WatchlistHolder
-
         path = get_settings().watchlist_file or None
         try:
             _watchlist_holder = WatchlistHolder(path)
@@ -135,7 +144,7 @@ def _watchlist():
 
 def _whois_step(items):
     s = get_settings()
-    return pipeline.join_whois(items, s, get_store(), _watchlist(), _dispatch_domain(s), _dispatch_ip(s))
+    return whois_stage.join_whois(items, s, get_store(), _watchlist(), _dispatch_domain(s), _dispatch_ip(s))
 
 
 @app.task(name="scout.whois", base=StageTask)
@@ -158,22 +167,20 @@ def former_ip_whois(items):
 @app.task(name="scout.save", base=StageTask)
 def save(items):
     s = get_settings()
-    pipeline.save_items(items, s, get_store(), on_saved=_after_save_hook(s))
+    save_stage.save_items(items, s, get_store(), on_saved=_after_save_hook(s))
     return len(items)
 
 
 def _after_save_hook(settings):
     if not settings.alert_min_score:
         return None
-    from scout.stages.alerts import get_alert_sink
-
     return get_alert_sink(settings).maybe_alert
 
 
 # ------------------------------------------------------------------ WHOIS lookups (rate-limited)
 
 def _retry_rate_limited(task, exc):
-    delay = getattr(exc, "retry_after", None) or pipeline.retry_countdown(task.request.retries, 30, 3600)
+    delay = getattr(exc, "retry_after", None) or retry_countdown(task.request.retries, 30, 3600)
     get_store().incr({"whois_rate_limited": 1})
     raise task.retry(exc=exc, countdown=min(float(delay), 3600.0))
 
@@ -188,12 +195,9 @@ def _land(kind, key, result, queried):
 @app.task(name="scout.lookup_domain_whois", base=StageTask, bind=True,
           rate_limit=_rate(get_settings().domain_whois_rate))
 def lookup_domain_whois(self, root, source_ip=None):
-    from scout.whois.domain import lookup_domain
-    from scout.whois.errors import RateLimited
-
     s = get_settings()
     try:
-        result, queried = pipeline.lookup_domain_cached(root, s, get_store(), source_ip, lookup_domain)
+        result, queried = whois_stage.lookup_domain_cached(root, s, get_store(), source_ip, lookup_domain)
     except RateLimited as exc:
         _retry_rate_limited(self, exc)
     _land("domain", root, result, queried)
@@ -203,12 +207,9 @@ def lookup_domain_whois(self, root, source_ip=None):
 @app.task(name="scout.lookup_ip_whois", base=StageTask, bind=True,
           rate_limit=_rate(get_settings().ip_whois_rate))
 def lookup_ip_whois(self, ip, source_ip=None):
-    from scout.whois.errors import RateLimited
-    from scout.whois.ip import lookup_ip
-
     s = get_settings()
     try:
-        result, queried = pipeline.lookup_ip_cached(ip, s, get_store(), source_ip, lookup_ip)
+        result, queried = whois_stage.lookup_ip_cached(ip, s, get_store(), source_ip, lookup_ip)
     except RateLimited as exc:
         _retry_rate_limited(self, exc)
     _land("ip", ip, result, queried)
@@ -221,7 +222,7 @@ def _lookup_gave_up(stage, args, exc):
     key = args[0]
     if type(exc).__name__ == "RateLimited":
         status = "rate_limited"
-    elif isinstance(exc, pipeline.WhoisServerDown):
+    elif isinstance(exc, whois_stage.WhoisServerDown):
         status = "error: connection failed"
     else:
         status = f"error: {type(exc).__name__}"
@@ -244,8 +245,6 @@ def start_bootstrap_refresh(settings, queue_names, **kw) -> threading.Thread | N
 
     def run():
         try:
-            from scout.whois.bootstrap import refresh_bootstrap
-
             refresh_bootstrap(settings, **kw)
         except Exception:  # noqa: BLE001 - the shipped/cached files keep working
             log.exception("RDAP bootstrap refresh failed")
@@ -261,10 +260,6 @@ def _refresh_bootstrap_on_start(sender=None, **_):
         names = list(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
     except Exception:  # noqa: BLE001
         names = []
-    if any(q.startswith("whois.") for q in names):
-        # Import the lookup layer now, not inside the first rate-limited lookups (its imports take
-        # long enough that the first lookups would otherwise all reach their servers at once).
-        from scout.whois import domain, ip  # noqa: F401
     start_bootstrap_refresh(get_settings(), names)
 
 
@@ -272,7 +267,7 @@ def _refresh_bootstrap_on_start(sender=None, **_):
 def apply_whois(kind, key, result, keep_pending=False):
     """A lookup has landed once its documents are updated: only then does it count as `whois_landed`
     (`scout run --source` waits for landed >= dispatched, and the WHOIS backlog is their difference)."""
-    updated = pipeline.apply_whois_result(kind, key, result, get_settings(), get_store(), keep_pending)
+    updated = save_stage.apply_whois_result(kind, key, result, get_settings(), get_store(), keep_pending)
     get_store().incr({"whois_landed": 1})
     return updated
 

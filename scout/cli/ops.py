@@ -1,0 +1,40 @@
+"""`scout stats`, `scout failed …` and `scout sweep`: looking at and mending a running installation."""
+from __future__ import annotations
+
+import json
+import time
+
+from scout.celery import configure
+from scout.cli.common import settings_from
+from scout.config import ConfigError, parse_duration
+from scout.ops.failed import failed_command
+from scout.ops.stats import collect_stats, format_stats
+from scout.producer.ledger import sweep_older_than
+from scout.store import get_store
+
+
+def cmd_stats(args) -> int:
+    stats = collect_stats(settings_from(args))
+    print(json.dumps(stats, indent=2, sort_keys=True) if args.json else format_stats(stats))
+    return 0
+
+
+def cmd_failed(args) -> int:
+    return failed_command(settings_from(args), args)
+
+
+def cmd_sweep(args) -> int:
+    """Send again the domains enqueued longer ago than LEDGER_TIMEOUT (or --older-than) and neither saved
+    nor failed. The producer and the bridge do this on their own; this is for when neither runs."""
+    s = settings_from(args)
+    if not s.broker_url or not s.redis_url:
+        raise ConfigError("BROKER_URL/REDIS_URL: the ledger lives in Redis and chains go to a shared broker")
+    if s.ledger_timeout <= 0:
+        raise ConfigError("LEDGER_TIMEOUT=0s: the ledger is off, nothing to sweep")
+    configure(s)
+    older = parse_duration("--older-than", args.older_than) if args.older_than else s.ledger_timeout
+    store = get_store()
+    total = sweep_older_than(s, store, older)
+    in_flight, overdue = store.in_flight(time.time())
+    print(json.dumps({"resent": total, "in_flight": in_flight, "overdue": overdue}))
+    return 0

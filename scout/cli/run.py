@@ -1,0 +1,93 @@
+"""`scout run` (producer and every worker in one process) and `scout produce` (the producer alone)."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from scout.celery import configure
+from scout.cli.common import install_stop_signals, settings_from
+from scout.config import ConfigError, Settings
+from scout.counters import Counters
+from scout.ops.embedded import EmbeddedWorkers, drain, enqueued, wait_until_done
+from scout.producer.bridge import Bridge
+from scout.producer.producer import build_producer, replay_file, run_live
+
+log = logging.getLogger("scout")
+
+
+def cmd_run(args) -> int:
+    s = settings_from(args)
+    return run_pipeline(s, source=args.source, embedded_workers=not s.broker_url or args.workers,
+                        stall_timeout=args.stall_timeout)
+
+
+def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool = True,
+                 stall_timeout: float = 600.0) -> int:
+    """The producer, in-process workers (embedded broker, or with --workers) and with SINK=nats an
+    in-process bridge: a recording until every domain is done (exit 1 when it stalls), or the live feed
+    until a signal."""
+    app = configure(s)
+    counters = Counters()
+    producer, store = build_producer(s, counters)
+    before = store.counters()
+    workers = EmbeddedWorkers(app, s) if embedded_workers else None
+    if workers:
+        workers.start()
+    started = time.monotonic()
+    stop = threading.Event()
+    install_stop_signals(stop)
+    bridge_stop, bridge = threading.Event(), None
+    if s.sink == "nats":  # SINK=nats in one process: producer -> JetStream -> this bridge -> workers
+        bridge = Bridge(s, counters).start_thread(bridge_stop)
+    try:
+        if source:
+            replay_file(producer, source)
+            try:
+                delta = wait_until_done(store, before, lambda: enqueued(counters), stall_timeout, stop)
+            except TimeoutError as exc:
+                log.error("%s", exc)
+                return 1
+            print(json.dumps(_summary(counters.snapshot(), delta, time.monotonic() - started), sort_keys=True))
+            return 0
+        run_live(s, producer, counters, stop)
+        if workers:
+            drain(store, before, counters)
+        return 0
+    finally:
+        if bridge is not None:
+            bridge_stop.set()
+            bridge.join(15)
+        if workers:
+            workers.stop()
+
+
+def _summary(c: dict, delta: dict, seconds: float) -> dict:
+    """`scout run --source`'s JSON line."""
+    return {
+        "frames": c.get("frames", 0), "domains_seen": c.get("names", 0),
+        "unique": c.get("unique", 0), "saved": delta.get("domains_saved", 0),
+        "failed": delta.get("domains_failed", 0),
+        "whois_lookups": delta.get("whois_dispatched", 0),
+        "skipped": {k: v for k, v in c.items() if "skipped" in k or k.startswith("frames_")},
+        "seconds": round(seconds, 3),
+    }
+
+
+def cmd_produce(args) -> int:
+    s = settings_from(args)
+    if not s.broker_url and s.sink == "celery":
+        raise ConfigError("BROKER_URL: `scout produce` needs a broker shared with the workers "
+                          "(e.g. redis://127.0.0.1:6379/0); `scout run` works without one")
+    configure(s)
+    counters = Counters()
+    producer, _ = build_producer(s, counters)
+    stop = threading.Event()
+    install_stop_signals(stop)
+    if args.source:
+        replay_file(producer, args.source)
+    else:
+        run_live(s, producer, counters, stop)
+    print(json.dumps(counters.snapshot(), sort_keys=True))
+    return 0

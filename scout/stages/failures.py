@@ -1,0 +1,35 @@
+"""The failed-task store's entries: a task that used up its retries is kept with everything needed to
+run it again (`scout failed retry`), and its domains leave the in-flight ledger (they are accounted for)."""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import uuid
+
+from scout.stages.chain import STAGES, rest_of_chain, settle
+
+log = logging.getLogger(__name__)
+
+
+def record_failure(store, *, task: str, stage: str, args: list, kwargs: dict | None = None,
+                   exc: BaseException | str, attempts: int, tb: str | None = None,
+                   queue: str | None = None) -> str:
+    """Put a task that used up its retries in the failed store, with all needed to run it again."""
+    entry_id = uuid.uuid4().hex[:12]
+    items = args[0] if stage in STAGES and args and isinstance(args[0], list) else []
+    entry = {
+        "id": entry_id, "task": task, "stage": stage, "queue": queue, "args": args,
+        "kwargs": kwargs or {}, "rest_of_chain": rest_of_chain(stage),
+        "exception": exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}",
+        "traceback": tb if tb is not None else (
+            "" if isinstance(exc, str) else "".join(traceback.format_exception(exc))),
+        "time": time.time(), "attempts": attempts,
+        "domains": [it.get("d") for it in items if isinstance(it, dict)],
+    }
+    store.put_failed(entry_id, entry)
+    settle(store, items)  # recorded here: no longer in flight
+    store.incr({"domains_failed": len(entry["domains"]), "tasks_failed": 1, f"tasks_failed:{stage}": 1})
+    log.warning("task %s failed for good after %d attempts (%s); recorded as %s",
+                task, attempts, entry["exception"][:200], entry_id)
+    return entry_id

@@ -1,0 +1,117 @@
+"""The chain's save step, and the update of saved documents when a WHOIS lookup lands.
+
+Documents are written through scout.stages.files (lock, atomic write); a WHOIS answer that landed
+between the WHOIS step and the save fills a `pending` field under the document's lock, and a
+re-sighting whose WHOIS is still pending keeps the answer the document already has.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from scout.stages import document, files
+from scout.stages.chain import settle
+from scout.stages.document import ANSWERED, PENDING, WAITING
+from scout.stages.ipcache import cached_ip_result
+
+
+def _fill_waiting(doc: dict, store, settings) -> None:
+    """Under the document's lock: a WHOIS answer that landed meanwhile replaces `pending`."""
+    parsed = doc.get("domain_whois_parsed") or {}
+    if parsed.get("status") == PENDING:
+        hit = store.get_json("dw:" + doc["root_domain"])
+        if hit is not None:
+            doc["domain_whois"] = hit.get("raw", "")
+            doc["domain_whois_parsed"] = hit.get("parsed", {})
+    for ip, info in list((doc.get("ip_info") or {}).items()):
+        if info.get("status") == PENDING:
+            hit = cached_ip_result(store, ip)
+            if hit is not None:
+                doc["ip_whois"][ip] = hit.get("raw", "")
+                doc["ip_info"][ip] = hit.get("info", {})
+
+
+def _keep_known_whois(old: dict, new: dict) -> None:
+    """A re-sighting whose WHOIS is still pending keeps the answer the old document already has."""
+    new_parsed = new.get("domain_whois_parsed") or {}
+    old_parsed = old.get("domain_whois_parsed") or {}
+    if new_parsed.get("status") in WAITING and old_parsed.get("status") in ANSWERED:
+        new["domain_whois"], new["domain_whois_parsed"] = old.get("domain_whois", ""), old_parsed
+    old_info = old.get("ip_info") or {}
+    for ip, info in (new.get("ip_info") or {}).items():
+        if info.get("status") in WAITING and old_info.get(ip, {}).get("status") in ANSWERED:
+            new["ip_info"][ip] = old_info[ip]
+            new["ip_whois"][ip] = (old.get("ip_whois") or {}).get(ip, "")
+
+
+def save_items(items: list[dict], settings, store, on_saved=None) -> int:
+    """Write (or update) every item's document. Raises on the first write error (the task retries the
+    batch; writes are idempotent)."""
+    now = time.time()
+    counts: Counter = Counter()
+    for it in items:
+        doc = document.new_document(it, now)
+
+        def change(old, doc=doc):
+            _fill_waiting(doc, store, settings)
+            if old:
+                _keep_known_whois(old, doc)
+            counts["saved_updated" if old else "saved_new"] += 1
+            return document.merge_documents(old, doc)
+
+        files.update_document(settings.output_dir, it["r"], it["d"], change, fsync=settings.save_fsync)
+        if on_saved is not None:
+            on_saved(doc)
+    counts["domains_saved"] = len(items)
+    store.incr(counts)
+    settle(store, items)
+    return len(items)
+
+
+def apply_whois_result(kind: str, key: str, result: dict, settings, store, keep_pending: bool = False) -> int:
+    """A lookup landed: update every saved document waiting for it. -> documents updated."""
+    pending_key = ("pending:dw:" if kind == "domain" else "pending:ip:") + key
+    members = store.get_members(pending_key) if keep_pending else store.pop_members(pending_key)
+    updated = 0
+    for member in members:
+        if kind == "domain":
+            root, domain = key, member
+        else:
+            root, _, domain = member.partition("|")
+
+        def change(old):
+            if old is None:
+                return None  # not written yet: the save stage reads the cache under the same lock
+            new = _with_domain_whois(old, result) if kind == "domain" else _with_ip_whois(old, key, result)
+            return None if new is None else document.order_document(new)
+
+        if files.update_document(settings.output_dir, root, domain, change,
+                                 fsync=settings.save_fsync) is not None:
+            updated += 1
+    store.incr({"documents_whois_updated": updated})
+    return updated
+
+
+def _with_domain_whois(old: dict, result: dict) -> dict | None:
+    """`old` with a landed domain WHOIS answer, or None to leave it as it is."""
+    old_status = (old.get("domain_whois_parsed") or {}).get("status")
+    if old_status in ANSWERED and (result.get("parsed") or {}).get("status") not in ANSWERED:
+        return None  # a failed lookup never hides an earlier answer
+    new = dict(old)
+    new["domain_whois"] = result.get("raw", "")
+    new["domain_whois_parsed"] = result.get("parsed", {})
+    return new
+
+
+def _with_ip_whois(old: dict, ip: str, result: dict) -> dict | None:
+    """`old` with a landed IP WHOIS answer for `ip`, or None to leave it as it is."""
+    if ip not in (old.get("ip_info") or {}):
+        return None  # the domain moved to other addresses meanwhile
+    if old["ip_info"][ip].get("status") in ANSWERED and (result.get("info") or {}).get("status") not in ANSWERED:
+        return None
+    new = dict(old)
+    new["ip_whois"] = dict(old.get("ip_whois") or {})
+    new["ip_info"] = dict(old.get("ip_info") or {})
+    new["ip_whois"][ip] = result.get("raw", "")
+    new["ip_info"][ip] = result.get("info", {})
+    return new
