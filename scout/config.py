@@ -110,6 +110,20 @@ def parse_ip_list(name: str, text: str) -> list[str]:
     return out
 
 
+def parse_networks(name: str, text: str) -> tuple:
+    """'127.0.0.0/8, 10.1.0.0/16, 2001:db8::/32' -> (ip_network, ...); a bare address is a /32 or /128."""
+    out = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}={text!r}: {part!r} is not a network (CIDR such as 127.0.0.0/8)") from None
+    return tuple(out)
+
+
 def parse_choice(name: str, text: str, choices: tuple[str, ...]) -> str:
     t = (text or "").strip().lower()
     if t not in choices:
@@ -189,6 +203,7 @@ class Settings:
     whois_max_backlog: int = 10000
     whois_referral_server: str = "whois.iana.org:43"
     whois_ips: tuple = ()
+    whois_allow_networks: tuple = ()    # non-global networks that targets learned from answers may be in
     ip_whois_aaaa: bool = False
     rdap_bootstrap_dir: str = ""
     output_dir: str = "ctlog_data"
@@ -256,6 +271,7 @@ _VARS = {
     "WHOIS_MAX_BACKLOG": ("whois_max_backlog", _nonneg),
     "WHOIS_REFERRAL_SERVER": ("whois_referral_server", _str),
     "WHOIS_IPS": ("whois_ips", lambda n, t: tuple(parse_ip_list(n, t))),
+    "WHOIS_ALLOW_NETWORKS": ("whois_allow_networks", parse_networks),
     "IP_WHOIS_AAAA": ("ip_whois_aaaa", _bool),
     "RDAP_BOOTSTRAP_DIR": ("rdap_bootstrap_dir", _str),
     "OUTPUT_DIR": ("output_dir", _str),
