@@ -316,7 +316,8 @@ def lookup_domain_cached(root: str, settings, store, source_ip, lookup) -> tuple
     ttl = settings.whois_cache_ttl if status in ("ok", "not_found") else ERROR_CACHE_TTL
     store.set_json("dw:" + root, result, ttl)
     store.incr({"whois_domain_queries": 1, f"whois_status:{status.split(':')[0]}": 1,
-                f"whois_server:{(result.get('parsed') or {}).get('server') or '?'}": 1})
+                f"whois_server:{(result.get('parsed') or {}).get('server') or '?'}": 1,
+                "whois_target_refused": len(result.get("refused") or ())})
     return result, True
 
 
@@ -343,7 +344,8 @@ def lookup_ip_cached(ip: str, settings, store, source_ip, lookup) -> tuple[dict,
     if not networks:  # the address alone
         networks = [ipaddress.ip_network(ipaddress.ip_address(ip))]
     cache_ip_result(store, networks, result, settings.whois_cache_ttl if good else ERROR_CACHE_TTL)
-    store.incr({"whois_ip_queries": 1, f"whois_server:{info.get('server') or '?'}": 1})
+    store.incr({"whois_ip_queries": 1, f"whois_server:{info.get('server') or '?'}": 1,
+                "whois_target_refused": len(result.get("refused") or ())})
     return result, True
 
 
