@@ -20,6 +20,7 @@ import pytest
 from scout.config import ConfigError, Settings, load_settings, parse_networks
 from scout.whois import lookup_domain, lookup_ip
 from scout.whois.targets import is_global_unicast
+from tests.conftest import emptied_redis, read_documents, redis_db, run_scout, scout_env, validate_documents
 from tests.servers.base import (ALLOW_NETWORKS, CANARY_HOST, CANARY_NET, REFERRAL_NET,
                                 start_on_referral_port)
 from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
@@ -508,3 +509,74 @@ def test_whois_allow_networks_setting():
         load_settings({"WHOIS_ALLOW_NETWORKS": "127.0.0.0/33"}, dotenv=None)
     assert ipaddress.ip_network(REFERRAL_NET).overlaps(ipaddress.ip_network("127.0.0.0/8"))   # tests' layout
     assert not any(ipaddress.ip_address(CANARY_HOST) in n for n in parse_networks("x", ALLOW_NETWORKS))
+
+
+# ---------------------------------------------------------------- end to end: `scout run --source`
+
+@pytest.fixture
+def redis11():
+    yield from emptied_redis(redis_db(11))
+
+
+def test_scout_run_with_hostile_answers_and_unreachable_registrars_lands_every_document(
+        tmp_path, redis11, rdap, w43, canaries, nsd_port, boot):
+    """Default WHOIS settings (WHOIS_TIMEOUT 10s, one lookup a second): registries whose answers point at
+    canaries, the cloud metadata address, an internal network and port 6379, and registrars that are
+    down, black-holed or unknown. The run finishes, every document carries the registry's answer and
+    the hop's fate, no canary sees a connection, and `scout stats` counts the refusals."""
+    iana, registry = w43[:2]
+    canary, canary43, redis_trap = canaries["http"], canaries["w43"], canaries["redis"]
+    hole = start_on_referral_port(Blackhole)
+    gone = start_on_referral_port(Canary)
+    down = gone.label
+    gone.stop()                                          # nothing listens there any more
+    rdap.route("/reg/domain/e2e-related.com", "domain", related=f"http://{canary.label}/domain/e2e-related.com")
+    rdap.route("/reg/domain/e2e-redirect.com", "domain", related=rdap.base + "registrar/domain/e2e-redirect.com")
+    rdap.route("/registrar/domain/e2e-redirect.com", "redirect", location=f"https://metadata.{ZONE}/latest/")
+    rdap.route("/reg/domain/e2e-fine.com", "domain", related=rdap.base + "registrar/domain/e2e-fine.com")
+    rdap.route("/registrar/domain/e2e-fine.com", "registrar_domain")
+    referrals = {"e2e-canary.net": canary43.label, "e2e-redis.net": redis_trap.label,
+                 "e2e-internal.net": f"internal.{ZONE}:4343", "e2e-down.net": down,
+                 "e2e-hole.net": hole.label, "e2e-nohost.net": f"nohost.{ZONE}:4343"}
+    for name, ref in referrals.items():
+        iana.route(name, "iana", referral=registry.label)
+        registry.route(name, "thin", referral=ref)
+    expected = {
+        "e2e-related.com": "refused: address 127.0.0.3 not allowed",
+        "e2e-redirect.com": "refused: address 169.254.169.254 not allowed",
+        "e2e-fine.com": None,
+        "e2e-canary.net": f"refused: address {canary43.host} not allowed",
+        "e2e-redis.net": "refused: port 6379 (43 and 4343 only)",
+        "e2e-internal.net": "refused: address 10.20.30.40 not allowed",
+        "e2e-down.net": "error: connection failed",
+        "e2e-hole.net": "error: timeout",
+        "e2e-nohost.net": "error: unknown host",
+    }
+    # No broker (scout run's default, in-process); the shared store in Redis so `scout stats` reads it.
+    env = scout_env(REDIS_URL=redis11, DNS_SERVER=f"127.0.0.1:{nsd_port}",
+                    RDAP_BOOTSTRAP_DIR=str(boot), WHOIS_REFERRAL_SERVER=iana.label,
+                    WHOIS_ALLOW_NETWORKS=ALLOW_NETWORKS, OUTPUT_DIR=str(tmp_path / "out"))
+    source = tmp_path / "names.jsonl"
+    source.write_text(json.dumps({"message_type": "dns_entries", "data": sorted(expected)}) + "\n")
+    try:
+        r = run_scout(["run", "--source", str(source)], env, timeout=240)
+    finally:
+        hole.stop()
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["saved"] == summary["whois_lookups"] == len(expected)
+    docs = read_documents(tmp_path / "out")
+    validate_documents(docs)
+    assert set(docs) == set(expected)
+    for name, outcome in expected.items():
+        p = docs[name]["domain_whois_parsed"]
+        assert p["status"] == "ok" and p["registrar"] == "RESERVED-Internet Assigned Numbers Authority", (name, p)
+        assert p.get("registrar_status") == outcome, (name, p)
+        assert docs[name]["domain_whois"], name                      # the registry's answer landed
+    assert set(json.loads(docs["e2e-fine.com"]["domain_whois"])) == {"registry", "registrar"}
+    assert connections(*canaries.values()) == 0
+    stats = run_scout(["stats", "--json"], env)
+    assert stats.returncode == 0, stats.stderr[-2000:]
+    assert json.loads(stats.stdout)["counters"]["whois_target_refused"] == 5
+    text = run_scout(["stats"], env)
+    assert "refused targets=5" in text.stdout, text.stdout
