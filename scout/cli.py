@@ -310,12 +310,22 @@ def cmd_flower(args) -> int:
         raise ConfigError("BROKER_URL: Flower watches a broker shared with the workers")
     argv = [sys.executable, "-m", "celery", "-A", "scout", "flower", f"--port={args.port}",
             f"--address={args.address}"]
-    if s.flower_basic_auth:
-        argv.append(f"--basic-auth={s.flower_basic_auth}")
-    elif not args.no_auth:
+    env = flower_env(s, os.environ)
+    if not s.flower_basic_auth and not args.no_auth:
         raise ConfigError("FLOWER_BASIC_AUTH: set user:password (or pass --no-auth on a trusted host)")
-    os.execv(sys.executable, argv + list(args.flower_args or []))
+    os.execve(sys.executable, argv + list(args.flower_args or []), env)
     return 0
+
+
+def flower_env(s: Settings, environ) -> dict:
+    """Flower's environment: the password travels as FLOWER_BASIC_AUTH (Flower reads FLOWER_* options from
+    its environment), never on the command line, where every user sees it in `ps` and /proc/*/cmdline.
+    It may come from .env, so it is set here; an empty value is removed (Flower would take it as a user)."""
+    env = dict(environ)
+    env.pop("FLOWER_BASIC_AUTH", None)
+    if s.flower_basic_auth:
+        env["FLOWER_BASIC_AUTH"] = s.flower_basic_auth
+    return env
 
 
 # ---------------------------------------------------------------------- stats and failed tasks
