@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from .config import ConfigError
+from .config import ConfigError, redact_url
 from .counters import Counters
 
 log = logging.getLogger(__name__)
@@ -228,8 +228,8 @@ def main_bridge(settings, args=None) -> int:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-    log.info("bridge: NATS %s stream %s -> broker %s", settings.nats_url, settings.nats_stream,
-             settings.broker_url.split("@")[-1])
+    log.info("bridge: NATS %s stream %s -> broker %s", redact_url(settings.nats_url), settings.nats_stream,
+             redact_url(settings.broker_url))
     Bridge(settings, counters).run(stop)
     print(json.dumps(counters.snapshot(), sort_keys=True))
     sys.stdout.flush()

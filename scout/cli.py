@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from .config import ConfigError, Settings, _replace, load_settings
+from .config import ConfigError, Settings, _replace, load_settings, outbound_url_warnings, redact_url
 
 log = logging.getLogger("scout")
 
@@ -118,7 +118,7 @@ def _live(s: Settings, producer, counters, stop: threading.Event) -> None:
 
     frames: queue.Queue = queue.Queue(maxsize=s.frame_buffer)
     feed_thread = _start_feed(s, frames, counters, stop)
-    log.info("reading %s", s.certstream_url if s.source == "certstream" else "CT logs directly")
+    log.info("reading %s", redact_url(s.certstream_url) if s.source == "certstream" else "CT logs directly")
     consume(producer, frames, stop, summary_every=s.stats_interval)
     feed_thread.join(10)
     producer.close()
@@ -468,8 +468,10 @@ def main(argv: list[str] | None = None) -> int:
             break
     args = build_parser().parse_args(argv)
     try:
-        level = load_settings(dotenv=args.env_file).log_level
-        setup_logging(level)
+        settings = load_settings(dotenv=args.env_file)
+        setup_logging(settings.log_level)
+        for warning in outbound_url_warnings(settings):
+            log.warning("%s", warning)
         return args.func(args) or 0
     except ConfigError as exc:
         print(f"scout: configuration error: {exc}", file=sys.stderr)

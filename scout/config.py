@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 
 class ConfigError(ValueError):
@@ -342,6 +343,52 @@ def _replace(s: Settings, **changes) -> Settings:
     kw = {f.name: getattr(s, f.name) for f in fields(s)}
     kw.update(changes)
     return Settings(**kw)
+
+
+def redact_url(url: str, keep_path: bool = True) -> str:
+    """A URL fit for a log line: user:password replaced by ***, the query (tokens) by ***, the fragment
+    dropped, and the path too unless `keep_path` (webhook paths often are the secret: Slack, Discord)."""
+    try:
+        parts = urlsplit((url or "").strip())
+        port = parts.port
+    except ValueError:
+        return "<unreadable url>"
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    if "@" in parts.netloc:
+        netloc = "***@" + netloc
+    path = parts.path if keep_path or parts.path in ("", "/") else "/***"
+    return urlunsplit((parts.scheme, netloc, path, "***" if parts.query else "", ""))
+
+
+# Operator-set URLs that carry data over the network; plain http is worth a warning at start.
+_OUTBOUND_HTTP = (("ALERT_WEBHOOK_URL", "alert_webhook_url", "alerts are posted"),
+                  ("CT_LOG_LIST_URL", "ct_log_list_url", "the list of CT logs to read is fetched"))
+
+
+def outbound_url_warnings(s: Settings) -> list[str]:
+    """Warnings for operator-set outbound URLs in plain http (loopback excepted), credentials redacted."""
+    out = []
+    for var, attr, what in _OUTBOUND_HTTP:
+        url = (getattr(s, attr, "") or "").strip()
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            continue
+        if parts.scheme.lower() != "http" or _is_loopback(parts.hostname or ""):
+            continue
+        out.append(f"{var}={redact_url(url, keep_path=False)}: {what} over plain http, readable and "
+                   f"changeable by anyone on the path; https is recommended")
+    return out
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 _current: Settings | None = None
