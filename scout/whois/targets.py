@@ -170,6 +170,8 @@ class Guard:
         return Target(key, port, addresses)
 
     def _refuse(self, label: str, why: str) -> TargetRefused:
+        # The label comes from an answer: printable and short before it reaches a log line or a document.
+        label = "".join(c if c.isprintable() else "?" for c in label[:200])
         self.refused.append(f"{label}: {why}")
         log.warning("WHOIS/RDAP target named by an answer refused: %s (%s)", label, why)
         return TargetRefused(why)
