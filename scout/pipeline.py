@@ -299,10 +299,15 @@ class WhoisServerDown(Exception):
     (Timeouts, garbage and huge answers are answers of a kind: cached briefly, saved with their status.)"""
 
 
+# A registry that cannot be reached (its name did not resolve for want of a DNS answer included): retried.
+# A registrar that cannot be reached never gets here: the registry's answer is the result then.
+SERVER_DOWN = ("error: connection failed", "error: dns timeout", "error: dns failure")
+
+
 def _raise_if_server_down(status: str, server, store) -> None:
-    if status == "error: connection failed":
+    if status in SERVER_DOWN:
         store.incr({"whois_server_down": 1})
-        raise WhoisServerDown(f"{server or 'WHOIS server'}: connection failed")
+        raise WhoisServerDown(f"{server or 'WHOIS server'}: {status[len('error: '):]}")
 
 
 def lookup_domain_cached(root: str, settings, store, source_ip, lookup) -> tuple[dict, bool]:

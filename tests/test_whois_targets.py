@@ -485,6 +485,34 @@ def test_unreachable_registrar_never_holds_the_lookup(w43, settings, kind, outco
     assert took < 2 * TIMEOUT + SLACK            # the lookup's own deadline, whatever the hop did
 
 
+def test_only_an_unreachable_registry_is_a_retry(w43, settings):
+    """Through the lookup task's plain function: a registry that cannot be reached (down, or its name
+    unresolvable for want of a DNS answer) raises WhoisServerDown (the task retries, nothing is cached);
+    a registry that answered while its registrar could not be reached is a result, cached."""
+    from scout import pipeline
+    from scout.store import MemoryStore
+
+    iana, registry = w43[:2]
+    store = MemoryStore()
+    gone = start_on_referral_port(Canary)
+    down = gone.label
+    gone.stop()
+    iana.route("regdown.net", "iana", referral=down)
+    iana.route("regsilent.net", "iana", referral="silent.hostile.test:4343")
+    iana.route("rardown.net", "iana", referral=registry.label)
+    registry.route("rardown.net", "thin", referral=down)
+    with ScriptedDns({("silent.hostile.test", "A"): None}) as silent:
+        quiet = dataclasses.replace(settings, dns_servers=(("127.0.0.1", silent.port),))
+        for name, s in (("regdown.net", settings), ("regsilent.net", quiet)):
+            with pytest.raises(pipeline.WhoisServerDown):
+                pipeline.lookup_domain_cached(name, s, store, None, lookup_domain)
+            assert store.get_json("dw:" + name) is None
+    result, queried = pipeline.lookup_domain_cached("rardown.net", settings, store, None, lookup_domain)
+    assert queried and result["parsed"]["registrar_status"] == "error: connection failed"
+    assert store.get_json("dw:rardown.net")["parsed"]["status"] == "ok"
+    assert store.counters()["whois_server_down"] == 2
+
+
 # ---------------------------------------------------------------- the address check itself
 
 @pytest.mark.parametrize("addr,ok", [
