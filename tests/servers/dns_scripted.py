@@ -17,6 +17,7 @@ import threading
 
 import dns.message
 import dns.rcode
+import dns.rdatatype
 import dns.rrset
 
 
