@@ -156,10 +156,12 @@ def main(argv=None) -> int:
                                 k += 1
                         fig["e2e_scaling_domains_per_s"] = grid
             if want("whois"):
-                from bench.whois_bench import bench_whois
+                from bench.whois_bench import bench_guard, bench_whois
 
                 log(f"whois: {P['whois']} domains")
                 fig.update(bench_whois(tmp, P["whois"]))
+                log("whois: checked targets, servers by name vs by address")
+                fig.update(bench_guard(tmp))
         if want("ct"):
             log("ct_decode")
             out = subprocess.run([sys.executable, str(ROOT / "bench" / "ct_decode.py"), "--certs", str(P["ct_certs"]),
@@ -199,6 +201,8 @@ ROWS = [
     ("producer RSS growth % (flat)", "producer_rss_growth_pct", None, None, "~0"),
     ("WHOIS requests per domain (vs per-domain)", "whois_queries_per_domain", "whois_baseline_queries_per_domain",
      "whois_ratio", ""),
+    ("RDAP lookup ms, servers by name (vs address)", "whois_guard_lookup_ms_by_name", "whois_guard_lookup_ms_by_address",
+     "whois_guard_ratio", ""),
     ("CT decode certs/s (vs load_der)", "ct_decode_certs_per_s", "ct_decode_baseline_per_s", "ct_decode_ratio", ""),
 ]
 

@@ -98,3 +98,47 @@ def bench_whois(tmp: Path, n_domains: int, subs_per_root: int = 8, ips_per_net: 
             "whois_ips": len({it["dns"]["a_records"][0] for it in items}), "whois_networks": n_nets,
             "whois_domain_requests": dom_req, "whois_ip_requests": ip_req, "whois_seconds": round(secs, 2),
             "whois_statuses": statuses}
+
+
+def bench_guard(tmp: Path, n: int = 200) -> dict:
+    """What checking targets costs (scout.whois.targets): RDAP lookups of a registry whose answer links a
+    registrar (two requests each), with both servers named by host names that resolve through DNS_SERVER
+    (nsd on loopback: A and AAAA per host, checked), against the same lookups with the servers given as
+    addresses (no resolution). Same servers, same run; rounds alternate."""
+    from bench.services import nsd
+    from scout.config import Settings, parse_networks
+    from scout.whois import lookup_domain
+    from tests.servers.rdap import RdapServer
+
+    srv = RdapServer().start()
+    zone = ("@ IN SOA ns.bench.test. hostmaster.bench.test. 1 3600 600 86400 300\n@ IN NS ns.bench.test.\n"
+            "ns IN A 127.0.0.1\nregistry IN A 127.0.0.1\nregistrar IN A 127.0.0.1\n")
+    try:
+        with nsd({"bench.test.": zone}, tmp / "nsd-guard") as (_, port):
+            times: dict[str, float] = {"address": 0.0, "name": 0.0}
+            for mode, host in (("address", "127.0.0.1"), ("name", "registry.bench.test")) * 2:
+                other = "127.0.0.1" if mode == "address" else "registrar.bench.test"
+                boot = tmp / f"guard-boot-{mode}"
+                boot.mkdir(parents=True, exist_ok=True)
+                for f, svc in (("dns.json", [[["com"], [f"http://{host}:{srv.port}/reg/"]]]),
+                               ("ipv4.json", []), ("ipv6.json", [])):
+                    (boot / f).write_text(json.dumps({"services": svc}))
+                s = dataclasses.replace(Settings(), rdap_bootstrap_dir=str(boot), whois_timeout=5.0,
+                                        dns_servers=(("127.0.0.1", port),), dns_timeout=2.0,
+                                        whois_allow_networks=parse_networks("WHOIS_ALLOW_NETWORKS", "127.0.0.1/32"))
+                names = [f"g{mode}{i}.com" for i in range(n // 2)]
+                for name in names:
+                    srv.route(f"/reg/domain/{name}", "domain",
+                              related=f"http://{other}:{srv.port}/registrar/domain/{name}")
+                    srv.route(f"/registrar/domain/{name}", "registrar_domain")
+                t = time.perf_counter()
+                for name in names:
+                    res = lookup_domain(name, s)
+                    assert res["parsed"]["status"] == "ok" and "registrar_status" not in res["parsed"], res["parsed"]
+                times[mode] += time.perf_counter() - t
+                srv.routes.clear()
+    finally:
+        srv.stop()
+    by_address, by_name = times["address"] / n * 1000, times["name"] / n * 1000
+    return {"whois_guard_lookup_ms_by_name": round(by_name, 3), "whois_guard_lookup_ms_by_address": round(by_address, 3),
+            "whois_guard_ratio": round(by_name / by_address, 3)}

@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 
 class ConfigError(ValueError):
@@ -110,6 +111,20 @@ def parse_ip_list(name: str, text: str) -> list[str]:
     return out
 
 
+def parse_networks(name: str, text: str) -> tuple:
+    """'127.0.0.0/8, 10.1.0.0/16, 2001:db8::/32' -> (ip_network, ...); a bare address is a /32 or /128."""
+    out = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}={text!r}: {part!r} is not a network (CIDR such as 127.0.0.0/8)") from None
+    return tuple(out)
+
+
 def parse_choice(name: str, text: str, choices: tuple[str, ...]) -> str:
     t = (text or "").strip().lower()
     if t not in choices:
@@ -189,6 +204,7 @@ class Settings:
     whois_max_backlog: int = 10000
     whois_referral_server: str = "whois.iana.org:43"
     whois_ips: tuple = ()
+    whois_allow_networks: tuple = ()    # non-global networks that targets learned from answers may be in
     ip_whois_aaaa: bool = False
     rdap_bootstrap_dir: str = ""
     output_dir: str = "ctlog_data"
@@ -256,6 +272,7 @@ _VARS = {
     "WHOIS_MAX_BACKLOG": ("whois_max_backlog", _nonneg),
     "WHOIS_REFERRAL_SERVER": ("whois_referral_server", _str),
     "WHOIS_IPS": ("whois_ips", lambda n, t: tuple(parse_ip_list(n, t))),
+    "WHOIS_ALLOW_NETWORKS": ("whois_allow_networks", parse_networks),
     "IP_WHOIS_AAAA": ("ip_whois_aaaa", _bool),
     "RDAP_BOOTSTRAP_DIR": ("rdap_bootstrap_dir", _str),
     "OUTPUT_DIR": ("output_dir", _str),
@@ -326,6 +343,52 @@ def _replace(s: Settings, **changes) -> Settings:
     kw = {f.name: getattr(s, f.name) for f in fields(s)}
     kw.update(changes)
     return Settings(**kw)
+
+
+def redact_url(url: str, keep_path: bool = True) -> str:
+    """A URL fit for a log line: user:password replaced by ***, the query (tokens) by ***, the fragment
+    dropped, and the path too unless `keep_path` (webhook paths often are the secret: Slack, Discord)."""
+    try:
+        parts = urlsplit((url or "").strip())
+        port = parts.port
+    except ValueError:
+        return "<unreadable url>"
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    if "@" in parts.netloc:
+        netloc = "***@" + netloc
+    path = parts.path if keep_path or parts.path in ("", "/") else "/***"
+    return urlunsplit((parts.scheme, netloc, path, "***" if parts.query else "", ""))
+
+
+# Operator-set URLs that carry data over the network; plain http is worth a warning at start.
+_OUTBOUND_HTTP = (("ALERT_WEBHOOK_URL", "alert_webhook_url", "alerts are posted"),
+                  ("CT_LOG_LIST_URL", "ct_log_list_url", "the list of CT logs to read is fetched"))
+
+
+def outbound_url_warnings(s: Settings) -> list[str]:
+    """Warnings for operator-set outbound URLs in plain http (loopback excepted), credentials redacted."""
+    out = []
+    for var, attr, what in _OUTBOUND_HTTP:
+        url = (getattr(s, attr, "") or "").strip()
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            continue
+        if parts.scheme.lower() != "http" or _is_loopback(parts.hostname or ""):
+            continue
+        out.append(f"{var}={redact_url(url, keep_path=False)}: {what} over plain http, readable and "
+                   f"changeable by anyone on the path; https is recommended")
+    return out
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 _current: Settings | None = None

@@ -6,20 +6,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
-import threading
 import time
 
-import dns.message
-import dns.rrset
 import pytest
 
-from scout.config import Settings
+from scout.config import Settings, parse_networks
 from scout.whois import RateLimited, get_bootstrap, is_reserved, lookup_domain, lookup_ip
 from scout.whois.bootstrap import SHIPPED_DIR
 from scout.whois.http import http_get, parse_retry_after
 from scout.whois.errors import LookupFailed
+from scout.whois.targets import Guard
+from tests.servers.base import ALLOW_NETWORKS, start_on_referral_port
 from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
+from tests.servers.dns_scripted import ScriptedDns
 from tests.servers.rdap import ARIN_2001_4860, ARIN_8_8_8, RIPE_193_0_0, RdapServer
 from tests.servers.whois43 import Whois43Server
 
@@ -60,8 +59,10 @@ def rdap():
 
 @pytest.fixture(scope="module")
 def w43():
-    """Three port-43 servers: IANA-like referral server, registry, registrar."""
-    iana, registry, registrar = Whois43Server().start(), Whois43Server().start(), Whois43Server().start()
+    """Three port-43 servers: IANA-like referral server (trusted: WHOIS_REFERRAL_SERVER), registry and
+    registrar (reached through referrals: port 4343, addresses inside WHOIS_ALLOW_NETWORKS)."""
+    iana = Whois43Server().start()
+    registry, registrar = start_on_referral_port(Whois43Server), start_on_referral_port(Whois43Server)
     yield iana, registry, registrar
     for s in (iana, registry, registrar):
         s.stop()
@@ -101,7 +102,7 @@ def settings(boot_dir, w43):
     return dataclasses.replace(
         Settings(), rdap_bootstrap_dir=str(boot_dir), whois_timeout=TIMEOUT, whois_max_bytes=256 * 1024,
         whois_referral_server=w43[0].label, dns_servers=(("127.0.0.1", 1),), dns_timeout=0.3,
-        dns_retries=0)
+        dns_retries=0, whois_allow_networks=parse_networks("WHOIS_ALLOW_NETWORKS", ALLOW_NETWORKS))
 
 
 @pytest.fixture(scope="module")
@@ -276,14 +277,15 @@ def test_rdap_registrar_failure_keeps_registry_data(rdap, settings):
 def test_http_source_address_seen_by_server():
     with RdapServer(require_peer="127.0.0.3") as srv:
         srv.route("/x", "json", obj={"ok": True})
-        assert http_get(srv.base + "x", timeout=2, max_bytes=1000, source_ip="127.0.0.3").status == 200
-        assert http_get(srv.base + "x", timeout=2, max_bytes=1000).status == 403
+        bound, unbound = Guard(Settings(), "127.0.0.3"), Guard(Settings())
+        assert http_get(srv.base + "x", guard=bound, timeout=2, max_bytes=1000).status == 200
+        assert http_get(srv.base + "x", guard=unbound, timeout=2, max_bytes=1000).status == 403
         assert [p for p, _ in srv.requests] == ["127.0.0.3", "127.0.0.1"]
 
 
 def test_http_refuses_other_schemes():
     with pytest.raises(LookupFailed):
-        http_get("ftp://127.0.0.1/x", timeout=1, max_bytes=10)
+        http_get("ftp://127.0.0.1/x", guard=Guard(Settings()), timeout=1, max_bytes=10)
 
 
 # ---------------------------------------------------------------- domain port 43
@@ -478,47 +480,11 @@ def test_ip_without_dns_still_answers(rdap, settings):
     assert res["info"]["asn_status"].startswith("error:")
 
 
-class _RecordingDns:
-    """A tiny UDP responder that records the peer address of each query (NSD cannot tell us)."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
-        self.peers = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except (socket.timeout, OSError):
-                continue
-            self.peers.append(peer[0])
-            q = dns.message.from_wire(data)
-            r = dns.message.make_response(q)
-            qn = q.question[0].name.to_text()
-            text = ('"15169 | 8.8.8.0/24 | US | arin | 2023-12-28"' if "origin" in qn
-                    else '"15169 | US | arin | 2000-03-30 | GOOGLE, US"')
-            r.answer.append(dns.rrset.from_text(qn, 60, "IN", "TXT", text))
-            self.sock.sendto(r.to_wire(), peer)
-
-    def close(self):
-        self._stop.set()
-        self._t.join(2)
-        self.sock.close()
-
-
 def test_dns_queries_bound_to_source_ip(rdap, settings):
     rdap.route("/arin/ip/8.8.8.8", "ip", sample=ARIN_8_8_8)
-    rec = _RecordingDns()
-    try:
+    with ScriptedDns({("8.8.8.8.origin.asn.cymru.com", "TXT"): [['"15169 | 8.8.8.0/24 | US | arin | 2023-12-28"']],
+                      ("AS15169.asn.cymru.com", "TXT"): [['"15169 | US | arin | 2000-03-30 | GOOGLE, US"']]}) as rec:
         s = dataclasses.replace(settings, dns_servers=(("127.0.0.1", rec.port),))
         res = lookup_ip("8.8.8.8", s, source_ip="127.0.0.3")
-    finally:
-        rec.close()
     assert res["info"]["asn_description"] == "GOOGLE, US"
-    assert rec.peers == ["127.0.0.3", "127.0.0.3"]
+    assert [peer for peer, _, _ in rec.queries] == ["127.0.0.3", "127.0.0.3"]

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import (FIXTURE, emptied_redis, read_documents, run_scout, scout_env, validate_documents,
                             wait_for)
+from tests.servers.base import ALLOW_NETWORKS, start_on_referral_port
 from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
 from tests.servers.rdap import ARIN_8_8_8
 from tests.whois_helpers import (REDIS_DB5, TimedRdap, TimedWhois43, counters, dns_entries_file, forget_seen,
@@ -45,7 +46,7 @@ def rdap():
 @pytest.fixture
 def port43():
     """(referral server, registry): IANA-style referral to a registry that answers with full data."""
-    registry = TimedWhois43().start()
+    registry = start_on_referral_port(TimedWhois43)     # named by a referral: port 4343, allowed network
     registry.default = ("registrar", {})
     iana = TimedWhois43().start()
     iana.default = ("iana", {"referral": registry.label})
@@ -77,7 +78,8 @@ def make_env(tmp_path, redis_url, dns, rdap, port43, tlds, **extra):
     boot = write_bootstrap(tmp_path / f"boot-{len(list(tmp_path.glob('boot-*')))}",
                            {t: rdap.base + "reg/" for t in tlds}, {"8.0.0.0/8": rdap.base + "arin/"})
     env = dict(BROKER_URL=redis_url, REDIS_URL=redis_url, DNS_SERVER=dns, RDAP_BOOTSTRAP_DIR=str(boot),
-               WHOIS_REFERRAL_SERVER=port43[0].label, OUTPUT_DIR=str(tmp_path / "out"), DNS_WORKERS=8,
+               WHOIS_REFERRAL_SERVER=port43[0].label, WHOIS_ALLOW_NETWORKS=ALLOW_NETWORKS,
+               OUTPUT_DIR=str(tmp_path / "out"), DNS_WORKERS=8,
                WHOIS_WORKERS=2, WHOIS_TIMEOUT="1s", DOMAIN_WHOIS_RATE="20ms", IP_WHOIS_RATE="20ms",
                BATCH_SIZE=8, TASK_MAX_RETRIES=3)
     env.update(extra)

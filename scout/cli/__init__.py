@@ -7,12 +7,15 @@ May import: everything (the top of the house: nothing imports it but `python -m 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from scout.cli import ops, run, score, worker
 from scout.cli.common import setup_logging
-from scout.config import ConfigError, load_settings
+from scout.config import ConfigError, load_settings, outbound_url_warnings
 from scout.sources import record, replay
+
+log = logging.getLogger("scout")
 
 # Commands that parse their own options: everything after the command name is theirs.
 PASSTHROUGH = {"replay-server": replay.main_replay, "record": record.main_record, "score": score.main}
@@ -104,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             break
     args = build_parser().parse_args(argv)
     try:
-        level = load_settings(dotenv=args.env_file).log_level
-        setup_logging(level)
+        settings = load_settings(dotenv=args.env_file)
+        setup_logging(settings.log_level)
+        for warning in outbound_url_warnings(settings):
+            log.warning("%s", warning)
         return args.func(args) or 0
     except ConfigError as exc:
         print(f"scout: configuration error: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ import threading
 
 from scout.celery import configure
 from scout.cli.common import install_stop_signals, settings_from
-from scout.config import ConfigError, Settings
+from scout.config import ConfigError, Settings, redact_url
 from scout.counters import Counters
 from scout.producer.bridge import Bridge
 
@@ -90,12 +90,22 @@ def cmd_flower(args) -> int:
         raise ConfigError("BROKER_URL: Flower watches a broker shared with the workers")
     argv = [sys.executable, "-m", "celery", "-A", "scout", "flower", f"--port={args.port}",
             f"--address={args.address}"]
-    if s.flower_basic_auth:
-        argv.append(f"--basic-auth={s.flower_basic_auth}")
-    elif not args.no_auth:
+    env = flower_env(s, os.environ)
+    if not s.flower_basic_auth and not args.no_auth:
         raise ConfigError("FLOWER_BASIC_AUTH: set user:password (or pass --no-auth on a trusted host)")
-    os.execv(sys.executable, argv + list(args.flower_args or []))
+    os.execve(sys.executable, argv + list(args.flower_args or []), env)
     return 0
+
+
+def flower_env(s, environ) -> dict:
+    """Flower's environment: the password travels as FLOWER_BASIC_AUTH (Flower reads FLOWER_* options from
+    its environment), never on the command line, where every user sees it in `ps` and /proc/*/cmdline.
+    It may come from .env, so it is set here; an empty value is removed (Flower would take it as a user)."""
+    env = dict(environ)
+    env.pop("FLOWER_BASIC_AUTH", None)
+    if s.flower_basic_auth:
+        env["FLOWER_BASIC_AUTH"] = s.flower_basic_auth
+    return env
 
 
 def cmd_bridge(args) -> int:
@@ -108,7 +118,8 @@ def cmd_bridge(args) -> int:
     counters = Counters()
     stop = threading.Event()
     install_stop_signals(stop, "finishing the batch in hand, then stopping")
-    log.info("bridge: NATS %s stream %s -> broker %s", s.nats_url, s.nats_stream, s.broker_url.split("@")[-1])
+    log.info("bridge: NATS %s stream %s -> broker %s", redact_url(s.nats_url), s.nats_stream,
+             redact_url(s.broker_url))
     Bridge(s, counters).run(stop)
     print(json.dumps(counters.snapshot(), sort_keys=True))
     sys.stdout.flush()

@@ -86,7 +86,8 @@ def format_stats(stats: dict) -> str:
                  f"overdue={stats['in_flight']['overdue']}, re-sent so far={c.get('ledger_resent', 0)}")
     lines.append(f"whois:    dispatched={c.get('whois_dispatched', 0)} landed={c.get('whois_landed', 0)} "
                  f"domain queries={c.get('whois_domain_queries', 0)} ip queries={c.get('whois_ip_queries', 0)} "
-                 f"rate-limited={c.get('whois_rate_limited', 0)}")
+                 f"rate-limited={c.get('whois_rate_limited', 0)} "
+                 f"refused targets={c.get('whois_target_refused', 0)}")
     hr = stats["cache_hit_rate"]
     lines.append(f"caches:   domain whois hit rate={hr['domain_whois']}  ip whois hit rate={hr['ip_whois']}")
     if stats.get("tasks"):

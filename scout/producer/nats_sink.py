@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 
+from scout.config import redact_url
 from scout.counters import Counters
 from scout.producer.sinks import Sink
 from scout.store import get_store
@@ -117,7 +118,7 @@ async def connect(s, name: str, stopping, on_event=None, quiet=None):
                 return None
             if time.monotonic() >= next_log:
                 next_log += 30
-                log.warning("%s: NATS at %s does not answer; still trying", name, s.nats_url)
+                log.warning("%s: NATS at %s does not answer; still trying", name, redact_url(s.nats_url))
         try:
             return task.result()
         except Exception as exc:

@@ -13,7 +13,7 @@ import threading
 import time
 
 from scout.celery import app
-from scout.config import ConfigError
+from scout.config import ConfigError, redact_url
 from scout.counters import Counters
 from scout.producer.names import normalise_domain, root_domain
 from scout.producer.nats_sink import NatsSink
@@ -215,7 +215,7 @@ def run_live(settings, producer: Producer, counters: Counters, stop: threading.E
     """Feed the live source (CT logs or the websocket) to the producer until `stop`, then close it."""
     frames: queue.Queue = queue.Queue(maxsize=settings.frame_buffer)
     feed_thread, _ = start_feed(settings, frames, counters, stop)
-    log.info("reading %s", settings.certstream_url if settings.source == "certstream" else "CT logs directly")
+    log.info("reading %s", redact_url(settings.certstream_url) if settings.source == "certstream" else "CT logs directly")
     consume(producer, frames, stop, summary_every=settings.stats_interval)
     feed_thread.join(10)
     producer.close()

@@ -36,6 +36,8 @@ from typing import Callable
 import websocket
 from websocket._abnf import ABNF, frame_buffer
 
+from scout.config import redact_url
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -164,12 +166,12 @@ class WebSocketFeed:
                 break
             self.counters.incr("disconnects")
             up = time.monotonic() - started
-            log.warning("certstream connection to %s lost after %.1f s: %s", self.url, up, reason)
+            log.warning("certstream connection to %s lost after %.1f s: %s", redact_url(self.url), up, reason)
             if up >= self.stable_after:
                 delay = self.backoff_min
             delay = self._backoff(delay)
         self._flush_drop_log(force=True)
-        log.info("certstream feed from %s stopped", self.url)
+        log.info("certstream feed from %s stopped", redact_url(self.url))
 
     def stop(self) -> None:
         """Ask run() to return; interrupts a blocking recv at once by closing the socket."""
@@ -212,10 +214,10 @@ class WebSocketFeed:
             ws.settimeout(self._poll)
         except Exception as exc:  # refused, DNS, handshake status, timeout, TLS ...
             if not self.stop_event.is_set():
-                log.warning("cannot connect to certstream %s: %s", self.url, exc or type(exc).__name__)
+                log.warning("cannot connect to certstream %s: %s", redact_url(self.url), exc or type(exc).__name__)
             self._close(ws)
             return None
-        log.info("connected to certstream %s", self.url)
+        log.info("connected to certstream %s", redact_url(self.url))
         return ws
 
     def _close(self, ws: websocket.WebSocket) -> None:

@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from scout.config import redact_url
 from scout.counters import Counters
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,8 @@ class AlertSink:
             permanent = error.startswith("HTTP 4") and not error.startswith(("HTTP 408", "HTTP 429"))
             if permanent or attempt == self.attempts:
                 self.counters.incr("webhook_failed")
-                log.warning("alert webhook gave up after %d attempt(s): %s", attempt, error)
+                log.warning("alert webhook %s gave up after %d attempt(s): %s",
+                            redact_url(self.webhook_url, keep_path=False), attempt, error)
                 return False
             self.counters.incr("webhook_retries")
             if self._stop_event.wait(delay):  # closing: stop waiting between attempts
@@ -163,17 +165,21 @@ class AlertSink:
 
     def _post(self, body: bytes) -> str | None:
         """One POST; None on 2xx, else a short reason."""
-        req = urllib.request.Request(self.webhook_url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
         try:
+            req = urllib.request.Request(self.webhook_url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
             with self._opener.open(req, timeout=self.timeout) as resp:
                 resp.read(65536)
                 status = resp.status
         except urllib.error.HTTPError as e:
             status = e.code
             e.close()
-        except Exception as e:  # URLError, timeouts, resets, bad URL...
-            return f"{type(e).__name__}: {e}"
+        except urllib.error.URLError as e:   # the reason only: an exception's text may quote the URL
+            reason = e.reason
+            return f"URLError: {reason.strerror or type(reason).__name__}" if isinstance(reason, OSError) \
+                else "URLError"
+        except Exception as e:  # timeouts, resets, bad URL... (type only, same reason)
+            return type(e).__name__
         return None if 200 <= status < 300 else f"HTTP {status}"
 
     def pending(self) -> int:

@@ -146,10 +146,15 @@ class WhoisServerDown(Exception):
     (Timeouts, garbage and huge answers are answers of a kind: cached briefly, saved with their status.)"""
 
 
+# A registry that cannot be reached (its name did not resolve for want of a DNS answer included): retried.
+# A registrar that cannot be reached never gets here: the registry's answer is the result then.
+SERVER_DOWN = ("error: connection failed", "error: dns timeout", "error: dns failure")
+
+
 def _raise_if_server_down(status: str, server, store) -> None:
-    if status == "error: connection failed":
+    if status in SERVER_DOWN:
         store.incr({"whois_server_down": 1})
-        raise WhoisServerDown(f"{server or 'WHOIS server'}: connection failed")
+        raise WhoisServerDown(f"{server or 'WHOIS server'}: {status[len('error: '):]}")
 
 
 def lookup_domain_cached(root: str, settings, store, source_ip, lookup) -> tuple[dict, bool]:
@@ -163,7 +168,8 @@ def lookup_domain_cached(root: str, settings, store, source_ip, lookup) -> tuple
     ttl = settings.whois_cache_ttl if status in ("ok", "not_found") else ERROR_CACHE_TTL
     store.set_json("dw:" + root, result, ttl)
     store.incr({"whois_domain_queries": 1, f"whois_status:{status.split(':')[0]}": 1,
-                f"whois_server:{(result.get('parsed') or {}).get('server') or '?'}": 1})
+                f"whois_server:{(result.get('parsed') or {}).get('server') or '?'}": 1,
+                "whois_target_refused": len(result.get("refused") or ())})
     return result, True
 
 
@@ -190,5 +196,6 @@ def lookup_ip_cached(ip: str, settings, store, source_ip, lookup) -> tuple[dict,
     if not networks:  # the address alone
         networks = [ipaddress.ip_network(ipaddress.ip_address(ip))]
     cache_ip_result(store, networks, result, settings.whois_cache_ttl if good else ERROR_CACHE_TTL)
-    store.incr({"whois_ip_queries": 1, f"whois_server:{info.get('server') or '?'}": 1})
+    store.incr({"whois_ip_queries": 1, f"whois_server:{info.get('server') or '?'}": 1,
+                "whois_target_refused": len(result.get("refused") or ())})
     return result, True

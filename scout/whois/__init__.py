@@ -1,5 +1,7 @@
 """WHOIS/RDAP lookups: plain blocking functions, bounded against hostile servers, bindable to a
-source address. The Celery layer (rate limits, queues per source IP, caches) lives elsewhere.
+source address; every server an answer names (links, redirects, referrals) is checked by
+scout.whois.targets before a connection. The Celery layer (rate limits, queues per source IP, caches)
+lives elsewhere.
 
     lookup_domain(root, settings, source_ip=None) -> {"raw": str, "parsed": {...}}
     lookup_ip(ip, settings, source_ip=None)       -> {"raw": str, "info": {...}, "cover": cidr}

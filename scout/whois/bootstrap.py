@@ -205,6 +205,7 @@ def refresh_bootstrap(settings, cache_dir: str | Path | None = None, *, force: b
     """
     from .errors import LookupFailed
     from .http import http_get
+    from .targets import Guard
 
     if getattr(settings, "rdap_bootstrap_dir", ""):
         return False
@@ -222,8 +223,8 @@ def refresh_bootstrap(settings, cache_dir: str | Path | None = None, *, force: b
     timeout = max(float(getattr(settings, "whois_timeout", 10.0)), 10.0)
     for fname in FILES:
         try:
-            resp = http_get(base_url + fname, timeout=timeout, max_bytes=_MAX_BOOTSTRAP_BYTES,
-                            source_ip=source_ip, accept="application/json")
+            resp = http_get(base_url + fname, guard=Guard(settings, source_ip), timeout=timeout,
+                            max_bytes=_MAX_BOOTSTRAP_BYTES, accept="application/json")
             if resp.status != 200:
                 log.warning("RDAP bootstrap refresh: %s answered HTTP %s", fname, resp.status)
                 continue

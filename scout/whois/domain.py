@@ -2,17 +2,25 @@
 
 `lookup_domain(root, settings, source_ip=None)` returns
 
-    {"raw": str,            # every answer's text in query order, separated by a blank line
+    {"raw": str,            # RDAP: the registry's JSON object as received, or, when the registrar's
+                            #   RDAP answered too, one JSON text {"registry": <obj>, "registrar": <obj>};
+                            # port 43: every answer kept, each under a line "=== <server> ===", in order
      "parsed": {"source": "rdap" | "whois", "server": str, "servers": [str, ...],
+                "hops": [{"server": str, "status": str}, ...],   # every server tried, with its outcome
                 "registrar": str | None, "created": iso | None, "updated": iso | None,
                 "expires": iso | None, "nameservers": [str], "statuses": [str],
                 "status": "ok" | "not_found" | "error: <reason>",
-                # only when the registrar hop was tried and failed:
-                "registrar_status": "rate_limited" | "not_found" | "error: <reason>"}}
+                # only when the registrar hop was tried and did not add to the registry's answer:
+                "registrar_status": "rate_limited" | "not_found" | "refused: <why>"
+                                    | "error: answer for another domain" | "error: <reason>"},
+     "refused": [str]}      # targets named by answers that were refused ("target: why")
 
 and raises only `RateLimited` (from the registry or the referral server; a registrar that limits us after
-the registry answered leaves the registry's data in place). Bounds: each request ends within
-WHOIS_TIMEOUT, the whole lookup within 2 x WHOIS_TIMEOUT; answers are capped at WHOIS_MAX_BYTES.
+the registry answered leaves the registry's data in place). Targets named by answers (RDAP related links,
+redirects, port-43 referrals) pass scout.whois.targets first; a refused or unreachable registrar never
+costs the registry's answer. A registrar's answer about another domain than the one asked is not merged.
+Bounds: each request (name resolution included) ends within WHOIS_TIMEOUT, the whole lookup within
+2 x WHOIS_TIMEOUT; answers are capped at WHOIS_MAX_BYTES.
 """
 from __future__ import annotations
 
@@ -25,10 +33,9 @@ from .bootstrap import get_bootstrap, to_alabel
 from .errors import LookupFailed, RateLimited
 from .port43 import format_server, parse_server, query_text, whois_query
 from .rdap import RdapNotFound, fetch_rdap, iso_date, origin, parse_domain, related_links
+from .targets import Guard, TargetRefused, host_key
 
 log = logging.getLogger(__name__)
-
-MAX_WHOIS_HOPS = 3
 
 _NOT_FOUND = re.compile(
     r"no match for|^\s*not found|no data found|no entries found|no matching record|domain not found"
@@ -47,6 +54,7 @@ _REFERRAL = re.compile(
     r"^\s*(?:refer|whois|registrar whois server|whois server|referralserver)\s*:\s*(\S+)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
+_DOMAIN_LINE = re.compile(r"^\s*domain(?: name)?\s*:\s*(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
 _DATA_LINE = re.compile(r"^\s*domain(?: name)?\s*:\s*\S", re.IGNORECASE | re.MULTILINE)
 
 
@@ -60,6 +68,21 @@ def _parsed(source: str, server: str, status: str, **fields) -> dict:
 def _has_data(f: dict) -> bool:
     return bool(f.get("registrar") or f.get("created") or f.get("updated") or f.get("expires")
                 or f.get("nameservers") or f.get("statuses"))
+
+
+def _result(source: str, server: str, status: str, hops: list, guard: Guard, raw: str = "",
+            fields: dict | None = None, extra: dict | None = None) -> dict:
+    """The lookup's result: `hops` is [(server, outcome)] in the order tried."""
+    p = _parsed(source, server, status, **(fields or {}))
+    p["servers"] = [srv for srv, _ in hops]
+    p["hops"] = [{"server": srv, "status": st} for srv, st in hops]
+    p.update(extra or {})
+    return {"raw": raw, "parsed": p, "refused": list(guard.refused)}
+
+
+def _failure(e: LookupFailed) -> str:
+    """A hop's outcome when it failed: "refused: <why>" for a refused target, "error: <reason>" else."""
+    return e.reason if isinstance(e, TargetRefused) else f"error: {e.reason}"
 
 
 def _merge(primary: dict, secondary: dict) -> dict:
@@ -96,46 +119,60 @@ def lookup_domain(root: str, settings, source_ip: str | None = None) -> dict:
 
 
 def _lookup_rdap(name: str, base: str, settings, source_ip, deadline) -> dict:
+    guard = Guard(settings, source_ip, registry=base)
     url = f"{base}domain/{name}"
-    server = base
-    kw = {"timeout": float(settings.whois_timeout), "max_bytes": int(settings.whois_max_bytes),
-          "source_ip": source_ip, "deadline": deadline}
+    kw = {"guard": guard, "timeout": float(settings.whois_timeout), "max_bytes": int(settings.whois_max_bytes),
+          "deadline": deadline}
     try:
         obj, text, final_url = fetch_rdap(url, **kw)
     except RdapNotFound as nf:
-        p = _parsed("rdap", server, "not_found")
-        p["servers"] = [server]
-        return {"raw": str(nf.args[0]) if nf.args else "", "parsed": p}
+        return _result("rdap", base, "not_found", [(base, "not_found")], guard,
+                       raw=str(nf.args[0]) if nf.args else "")
     except LookupFailed as e:
-        p = _parsed("rdap", server, f"error: {e.reason}")
-        p["servers"] = [server]
-        return {"raw": "", "parsed": p}
-    fields = parse_domain(obj)
-    raws = [text]
-    servers = [server]
-    extra = {}
-    for href in related_links(obj)[:1]:  # at most one extra hop: the registrar's RDAP
-        if href == final_url or href == url:
-            continue
-        servers.append(origin(href))
-        try:
-            obj2, text2, _ = fetch_rdap(href, **kw)
-        except RateLimited:
-            extra["registrar_status"] = "rate_limited"
-            continue
-        except RdapNotFound:
-            extra["registrar_status"] = "not_found"
-            continue
-        except LookupFailed as e:
-            extra["registrar_status"] = f"error: {e.reason}"
-            continue
-        fields = _merge(fields, parse_domain(obj2))
-        raws.append(text2)
+        return _result("rdap", base, f"error: {e.reason}", [(base, _failure(e))], guard)
+    fields, raw, hops, extra = parse_domain(obj), text, [(base, "ok")], {}
+    # At most one extra hop: the registrar's RDAP (its first related link that is not this object).
+    href = next((h for h in related_links(obj) if h not in (url, final_url)), None)
+    if href:
+        outcome, obj2, text2 = _registrar_rdap(name, href, kw)
+        hops.append((origin(href), outcome))
+        if obj2 is not None:
+            fields = _merge(fields, parse_domain(obj2))
+            # One JSON value (both texts exactly as received; each parsed as JSON already).
+            raw = '{"registry": ' + text + ', "registrar": ' + text2 + "}"
+        else:
+            extra["registrar_status"] = outcome
     status = "ok" if (_has_data(fields) or obj.get("ldhName")) else "error: no registration data in answer"
-    p = _parsed("rdap", server, status, **fields)
-    p["servers"] = servers
-    p.update(extra)
-    return {"raw": "\n\n".join(raws), "parsed": p}
+    return _result("rdap", base, status, hops, guard, raw=raw, fields=fields, extra=extra)
+
+
+def _registrar_rdap(name: str, href: str, kw: dict) -> tuple[str, dict | None, str | None]:
+    """The registrar's RDAP object behind a related link -> (outcome, object, text); object and text
+    only when it answered about `name` itself."""
+    try:
+        obj, text, _ = fetch_rdap(href, trusted=False, **kw)
+    except RateLimited:
+        return "rate_limited", None, None
+    except RdapNotFound:
+        return "not_found", None, None
+    except LookupFailed as e:
+        return _failure(e), None, None
+    if not _rdap_names(obj, name):
+        return "error: answer for another domain", None, None
+    return "ok", obj, text
+
+
+def _rdap_names(obj: dict, name: str) -> bool:
+    """Does an RDAP domain object describe `name` (its ldhName or unicodeName)?"""
+    for key in ("ldhName", "unicodeName"):
+        value = obj.get(key)
+        if isinstance(value, str):
+            try:
+                if to_alabel(value) == name:
+                    return True
+            except (ValueError, UnicodeError):
+                continue
+    return False
 
 
 # ---------------------------------------------------------------- port 43
@@ -162,8 +199,14 @@ def _referral(text: str) -> str | None:
 
 
 def _names_domain(text: str, name: str) -> bool:
-    return re.search(rf"^\s*domain(?: name)?\s*:\s*{re.escape(name)}\.?\s*$", text,
-                     re.IGNORECASE | re.MULTILINE) is not None
+    """Does a port-43 answer name `name` on a `Domain Name:` / `domain:` line (A-label or U-label)?"""
+    for m in _DOMAIN_LINE.finditer(text):
+        try:
+            if to_alabel(m.group(1)) == name:
+                return True
+        except (ValueError, UnicodeError):
+            continue
+    return False
 
 
 def _first_token(v) -> str:
@@ -237,85 +280,101 @@ def _LenientEntry(name: str, text: str):
 
 
 def _lookup_whois(name: str, settings, source_ip, deadline) -> dict:
-    timeout = float(settings.whois_timeout)
-    max_bytes = int(settings.whois_max_bytes)
+    """WHOIS_REFERRAL_SERVER (trusted), then the referrals answers name (learned: scout.whois.targets)."""
     try:
         current = parse_server(settings.whois_referral_server)
     except ValueError:
-        return {"raw": "", "parsed": _parsed("whois", "", "error: bad referral server setting")}
+        return {"raw": "", "parsed": _parsed("whois", "", "error: bad referral server setting"), "refused": []}
+    guard = Guard(settings, source_ip)
     visited: set = set()
-    raws: list[str] = []
-    servers: list[str] = []
-    data: list[tuple[str, dict]] = []   # (server, fields) of answers that carry registration data
+    answers: list[tuple[str, str]] = []  # (server, text) kept in `raw`
+    hops: list[tuple[str, str]] = []     # (server, outcome) of every server tried
+    data: list[tuple[str, dict]] = []    # (server, fields) of answers that carry registration data
     extra: dict = {}
-    loop = False
-    hop = 0
-    while current is not None and hop < MAX_WHOIS_HOPS:
-        if current in visited:
-            loop = True
-            break
+    while current is not None and current not in visited:
         visited.add(current)
-        hop += 1
         host, port = current
         label = format_server(host, port)
-        servers.append(label)
         try:
-            text = whois_query(host, port, query_text(host, name), timeout=timeout, max_bytes=max_bytes,
-                               source_ip=source_ip, deadline=deadline)
+            text = _ask_port43(guard, current, not hops, not data, name, settings, source_ip, deadline)
         except LookupFailed as e:
-            if data:   # the registrar failed after the registry answered: keep the registry's data
-                extra["registrar_status"] = f"error: {e.reason}"
-                break
-            return {"raw": "\n\n".join(raws), "parsed": _whois_parsed(label, servers, f"error: {e.reason}")}
-        raws.append(text)
-        if _is_rate_limited(text):
-            if data:
-                extra["registrar_status"] = "rate_limited"
-                break
+            hops.append((label, _failure(e)))
+            if not data:
+                return _whois_result(label, f"error: {e.reason}", answers, hops, guard)
+            extra["registrar_status"] = _failure(e)   # the registry answered: keep its data
+            break
+        outcome, fields = _classify_port43(name, text, first=len(hops) == 0, after_data=bool(data))
+        hops.append((label, outcome))
+        if outcome == "rate_limited" and not data:
             raise RateLimited(label, _rate_wait(text))
-        ref = _referral(text)
-        nxt = None
-        if ref:
-            try:
-                nxt = parse_server(ref)
-            except ValueError:
-                nxt = None
-        # The referral server's own answer (IANA's TLD object) is registration data only when it
-        # names the queried domain itself (a referral server that is really a registry).
-        is_referral_only = hop == 1 and not _names_domain(text, name)
-        if not is_referral_only:
-            fields, not_found = parse_whois_text(name, text)
-            if not_found or (_NOT_FOUND.search(text) and not _has_data(fields)):
-                if data:
-                    extra["registrar_status"] = "not_found"
-                    break
-                p = _whois_parsed(label, servers, "not_found")
-                return {"raw": "\n\n".join(raws), "parsed": p}
-            if _has_data(fields):
-                data.append((label, fields))
-            elif data:
-                extra["registrar_status"] = "error: no registration data in answer"
-            else:
-                return {"raw": "\n\n".join(raws),
-                        "parsed": _whois_parsed(label, servers, "error: no registration data in answer")}
-        elif nxt is None:
-            return {"raw": "\n\n".join(raws),
-                    "parsed": _whois_parsed(label, servers, "error: no whois server for this tld")}
-        current = nxt
+        if outcome != "error: answer for another domain":
+            answers.append((label, text))
+        if outcome == "ok":
+            data.append((label, fields))
+            guard.registry = guard.registry or host_key(host)   # a referral server that is a registry
+        elif outcome != "referral":
+            if not data:
+                return _whois_result(label, outcome, answers, hops, guard)
+            extra["registrar_status"] = outcome
+            break
+        current = _referral_server(text)
+        if current is None and outcome == "referral":
+            return _whois_result(label, "error: no whois server for this tld", answers, hops, guard)
     if not data:
-        reason = "referral loop" if loop else "too many referrals" if current is not None else "no answer"
-        return {"raw": "\n\n".join(raws), "parsed": _whois_parsed(servers[-1] if servers else "", servers,
-                                                                   f"error: {reason}")}
+        reason = "referral loop" if current is not None else "no answer"
+        return _whois_result(hops[-1][0] if hops else "", f"error: {reason}", answers, hops, guard)
     server, fields = data[0]
     for _, more in data[1:]:
         fields = _merge(fields, more)
-    p = _parsed("whois", server, "ok", **fields)
-    p["servers"] = servers
-    p.update(extra)
-    return {"raw": "\n\n".join(raws), "parsed": p}
+    return _result("whois", server, "ok", hops, guard, raw=_port43_raw(answers), fields=fields, extra=extra)
 
 
-def _whois_parsed(server: str, servers: list, status: str) -> dict:
-    p = _parsed("whois", server, status)
-    p["servers"] = list(servers)
-    return p
+def _ask_port43(guard: Guard, server: tuple[str, int], first: bool, registry: bool, name: str, settings,
+                source_ip, deadline) -> str:
+    """One port-43 query: the referral server as configured, any other server as a learned target (the
+    first of them is the registry). Name resolution, connection and answer within WHOIS_TIMEOUT."""
+    host, port = server
+    timeout = float(settings.whois_timeout)
+    end = min(time.monotonic() + timeout, deadline)
+    target = guard.trusted(host, port, end) if first else guard.learned_whois(host, port, end, registry)
+    return whois_query(target, query_text(host, name), timeout=timeout, max_bytes=int(settings.whois_max_bytes),
+                       source_ip=source_ip, deadline=end)
+
+
+def _classify_port43(name: str, text: str, first: bool, after_data: bool) -> tuple[str, dict | None]:
+    """What one port-43 answer is -> (outcome, fields): "referral" (the referral server's own answer:
+    IANA's TLD object), "rate_limited", "not_found", "ok" with fields, "error: answer for another domain"
+    (a registrar naming another domain), "error: no registration data in answer"."""
+    if _is_rate_limited(text):
+        return "rate_limited", None
+    # The referral server's own answer is registration data only when it names the queried domain
+    # itself (a referral server that is really a registry).
+    if first and not _names_domain(text, name):
+        return "referral", None
+    fields, not_found = parse_whois_text(name, text)
+    if not_found or (_NOT_FOUND.search(text) and not _has_data(fields)):
+        return "not_found", None
+    if not _has_data(fields):
+        return "error: no registration data in answer", None
+    if after_data and not _names_domain(text, name):
+        return "error: answer for another domain", None
+    return "ok", fields
+
+
+def _referral_server(text: str) -> tuple[str, int] | None:
+    ref = _referral(text)
+    if not ref:
+        return None
+    try:
+        return parse_server(ref)
+    except ValueError:
+        return None
+
+
+def _port43_raw(answers: list[tuple[str, str]]) -> str:
+    """Every answer kept, each under its own "=== <server> ===" line (one text, answers apart)."""
+    return "\n".join(f"=== {server} ===\n{text.rstrip()}\n" for server, text in answers)
+
+
+def _whois_result(server: str, status: str, answers: list, hops: list, guard: Guard) -> dict:
+    return _result("whois", server, status, hops, guard, raw=_port43_raw(answers))

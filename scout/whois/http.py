@@ -1,13 +1,19 @@
-"""A bounded, source-bound HTTP GET for RDAP.
+"""A bounded, source-bound HTTP GET for RDAP that connects only where scout.whois.targets allows.
 
 Why not a plain `requests.get(timeout=...)`: its timeout is per socket operation, so a server that
 drips one byte a second (in the headers or the body) holds the call for as long as it likes. Here every
 call has one total deadline: a watchdog timer shuts the call's sockets down when it passes, which wakes
 any blocked read (plain TCP and TLS alike). The body is capped at `max_bytes`, redirects are followed by
-hand (capped, loops refused, only http/https), and every connection can be bound to a source address.
+hand (capped, loops refused), and every connection can be bound to a source address.
+
+Every URL goes through the lookup's `Guard`: the first one as trusted (configured by the operator) or
+learned (a related link), every redirect as learned. The guard resolves the host through DNS_SERVER and
+checks the addresses; the connection goes to one of those very addresses (no second resolution), while
+TLS still sends and verifies the host name.
 
 Failures raise `LookupFailed(reason)` with a short reason: "timeout", "response too large",
-"redirect loop", "too many redirects", "bad redirect", "connection failed", "connection error".
+"redirect loop", "too many redirects", "connection failed", "connection error", "unknown host", "dns
+timeout", or `TargetRefused` ("refused: <why>") for a target the guard refused.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -29,6 +35,7 @@ from urllib3.exceptions import (
 )
 
 from .errors import LookupFailed
+from .targets import Guard, connect, host_key
 
 USER_AGENT = "certstream-scout (+rdap)"
 RDAP_ACCEPT = "application/rdap+json, application/json;q=0.9"
@@ -134,14 +141,26 @@ def _track(sock: socket.socket) -> socket.socket:
     return sock
 
 
+def _pinned_conn(conn: HTTPConnection) -> socket.socket:
+    """Connect to the address the guard checked for this request, never to a fresh resolution of the
+    name (urllib3 would ask the system resolver, and an attacker's DNS could answer differently)."""
+    pin = getattr(_local, "pin", None)
+    if pin is None:
+        raise LookupFailed("connection error")
+    target, end, source_ip = pin
+    if host_key(conn.host) != target.host or conn.port != target.port:
+        raise LookupFailed("connection error")   # not the target this request was admitted for
+    return _track(connect(target, end, source_ip))
+
+
 class _TrackedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
-        return _track(super()._new_conn())
+        return _pinned_conn(self)
 
 
 class _TrackedHTTPSConnection(HTTPSConnection):
     def _new_conn(self) -> socket.socket:
-        return _track(super()._new_conn())
+        return _pinned_conn(self)
 
 
 class _TrackedHTTPPool(HTTPConnectionPool):
@@ -152,21 +171,20 @@ class _TrackedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _TrackedHTTPSConnection
 
 
-def _pool_manager(source_ip: str | None) -> urllib3.PoolManager:
-    kw = {}
-    if source_ip:
-        kw["source_address"] = (source_ip, 0)
-    pm = urllib3.PoolManager(num_pools=4, maxsize=1, retries=False, **kw)
+def _pool_manager() -> urllib3.PoolManager:
+    # No source_address here: _pinned_conn binds the socket itself.
+    pm = urllib3.PoolManager(num_pools=4, maxsize=1, retries=False)
     pm.pool_classes_by_scheme = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
     return pm
 
 
-def http_get(url: str, *, timeout: float, max_bytes: int, source_ip: str | None = None,
-             accept: str = RDAP_ACCEPT, max_redirects: int = 5,
-             deadline: float | None = None) -> HttpResponse:
-    """GET `url`, following redirects; the whole call (all hops) ends by `timeout` seconds from now
-    (or by the monotonic `deadline`, whichever is earlier). Returns the final response whatever its
-    status code; raises LookupFailed on transport failures, size and redirect limits."""
+def http_get(url: str, *, guard: Guard, timeout: float, max_bytes: int, trusted: bool = True,
+             accept: str = RDAP_ACCEPT, max_redirects: int = 5, deadline: float | None = None) -> HttpResponse:
+    """GET `url` (trusted: configured by the operator; else learned from an answer), following
+    redirects as learned targets; the whole call (all hops, name resolution included) ends by `timeout`
+    seconds from now (or by the monotonic `deadline`, whichever is earlier). Connections bind to
+    `guard.source_ip`. Returns the final response whatever its status code; raises LookupFailed on
+    transport failures, size and redirect limits, TargetRefused for a refused target."""
     end = time.monotonic() + timeout
     if deadline is not None:
         end = min(end, deadline)
@@ -176,32 +194,32 @@ def http_get(url: str, *, timeout: float, max_bytes: int, source_ip: str | None 
         raise LookupFailed("timeout")
     watchdog = threading.Timer(remaining, tracker.kill)
     watchdog.daemon = True
-    pm = _pool_manager(source_ip)
-    previous = getattr(_local, "tracker", None)
+    pm = _pool_manager()
+    previous = getattr(_local, "tracker", None), getattr(_local, "pin", None)
     _local.tracker = tracker
     watchdog.start()
     try:
-        seen: set[str] = set()
+        target = guard.trusted_url(url, end) if trusted else guard.learned_url(url, end)
+        seen: set[str] = {url}
         current = url
         for _hop in range(max_redirects + 1):
-            scheme = urlsplit(current).scheme.lower()
-            if scheme not in ("http", "https"):
-                raise LookupFailed("bad redirect")
-            if current in seen:
-                raise LookupFailed("redirect loop")
-            seen.add(current)
+            _local.pin = (target, end, guard.source_ip)
             resp = _one_get(pm, current, end, tracker, accept, max_bytes)
             if tracker.expired:
                 # The watchdog cut the connection: whatever was parsed is a truncated answer.
                 raise LookupFailed("timeout")
             if resp.status in REDIRECT_CODES and resp.headers.get("location"):
                 current = urljoin(current, resp.headers["location"].strip())
+                if current in seen:
+                    raise LookupFailed("redirect loop")
+                seen.add(current)
+                target = guard.learned_url(current, end)
                 continue
             return resp
         raise LookupFailed("too many redirects")
     finally:
         watchdog.cancel()
-        _local.tracker = previous
+        _local.tracker, _local.pin = previous
         pm.clear()
         tracker.close()
 

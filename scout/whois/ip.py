@@ -7,8 +7,9 @@ ipwhois's RDAP reader) plus ASN fields from Team Cymru's DNS service, asked thro
      "info": {"asn", "asn_cidr", "asn_description", "asn_country", "asn_registry", "asn_status",
               "network_cidr", "network_name", "network_handle", "country", "server",
               "status": "ok" | "not_found" | "reserved" | "error: <reason>"},
-     "cover": str}   # the CIDR the answer covers (RDAP cidr0 or start/end), else the address itself
+     "cover": str,   # the CIDR the answer covers (RDAP cidr0 or start/end), else the address itself
                      # as /32 or /128: a cache keyed on it serves later addresses inside the network
+     "refused": [str]}   # targets named by the answer (redirects) that were refused (scout.whois.targets)
 
 and raises only `RateLimited`. Reserved addresses (private, loopback, link-local, documentation,
 shared, multicast, ...) are answered at once with status "reserved" and no network traffic.
@@ -22,12 +23,12 @@ import threading
 from unittest import mock
 
 import dns.exception
-import dns.nameserver
 import dns.resolver
 
 from .bootstrap import get_bootstrap
 from .errors import LookupFailed
 from .rdap import RdapNotFound, fetch_rdap, network_cover
+from .targets import Guard, dns_resolver
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +86,6 @@ def _make_net(addr: str):
             return Net(addr)
 
 
-def _resolver(settings, source_ip: str | None):
-    res = dns.resolver.Resolver(configure=False)
-    servers = list(settings.dns_servers) or [("127.0.0.1", 53)]
-    res.nameservers = [dns.nameserver.Do53Nameserver(str(h), int(p)) for h, p in servers]
-    res.timeout = float(settings.dns_timeout)
-    res.lifetime = float(settings.dns_timeout) * (1 + int(getattr(settings, "dns_retries", 0) or 0))
-    res.cache = None
-    source = None
-    if source_ip:
-        fam = ipaddress.ip_address(source_ip).version
-        if all(ipaddress.ip_address(h).version == fam for h, _ in servers):
-            source = source_ip
-    return res, source
-
-
 def _txt(res, source, qname: str) -> list[str]:
     ans = res.resolve(qname, "TXT", source=source, search=False)
     return [b"".join(r.strings).decode("utf-8", errors="replace") for r in ans]
@@ -113,7 +99,7 @@ def asn_lookup(net, settings, source_ip: str | None = None) -> dict:
 
     out = {"asn": None, "asn_cidr": None, "asn_description": None, "asn_country": None,
            "asn_registry": None, "asn_status": None}
-    res, source = _resolver(settings, source_ip)
+    res, source = dns_resolver(settings, source_ip)
     parser = IPASN(net)
     try:
         records = _txt(res, source, net.dns_zone)
@@ -172,16 +158,18 @@ def lookup_ip(ip: str, settings, source_ip: str | None = None) -> dict:
         return {"raw": f"{addr}: no RDAP service in the bootstrap registry",
                 "info": _info("error: no rdap service for address", **asn), "cover": cover}
     url = f"{base}ip/{addr}"
+    guard = Guard(settings, source_ip, registry=base)
     try:
-        obj, text, final_url = fetch_rdap(url, timeout=float(settings.whois_timeout),
-                                          max_bytes=int(settings.whois_max_bytes), source_ip=source_ip)
+        obj, text, final_url = fetch_rdap(url, guard=guard, timeout=float(settings.whois_timeout),
+                                          max_bytes=int(settings.whois_max_bytes))
     except RdapNotFound as nf:
         asn = asn_lookup(net, settings, source_ip)
         return {"raw": str(nf.args[0]) if nf.args else "", "info": _info("not_found", base, **asn),
-                "cover": cover}
+                "cover": cover, "refused": guard.refused}
     except LookupFailed as e:
         asn = asn_lookup(net, settings, source_ip)
-        return {"raw": "", "info": _info(f"error: {e.reason}", base, **asn), "cover": cover}
+        return {"raw": "", "info": _info(f"error: {e.reason}", base, **asn), "cover": cover,
+                "refused": guard.refused}
     asn = asn_lookup(net, settings, source_ip)
     network = {}
     status = "ok"
@@ -200,4 +188,4 @@ def lookup_ip(ip: str, settings, source_ip: str | None = None) -> dict:
     info = _info(status, base, network_cidr=network.get("cidr") or found,
                  network_name=network.get("name"), network_handle=network.get("handle"),
                  country=country, **asn)
-    return {"raw": text, "info": info, "cover": cover}
+    return {"raw": text, "info": info, "cover": cover, "refused": guard.refused}

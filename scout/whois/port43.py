@@ -1,8 +1,9 @@
 """A small port-43 WHOIS client (RFC 3912) with a total deadline, a size cap and a bindable source.
 
 python-whois's NICClient fixes the port at 43 and cannot bind a source address; this one takes
-`host:port` and `source_ip`. Every read waits at most until the call's deadline, so a server that
-drips a byte a second cannot hold it past `timeout`.
+`host:port` and `source_ip`, and connects only to an address scout.whois.targets checked. Every read
+waits at most until the call's deadline, so a server that drips a byte a second cannot hold it past
+`timeout`.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 
 from .errors import LookupFailed
 from .http import decode_text
+from .targets import Target, connect
 
 DEFAULT_PORT = 43
 
@@ -64,25 +66,17 @@ def query_text(host: str, name: str) -> str:
     return _QUERY_FORMATS.get(host.lower(), "{name}").format(name=name)
 
 
-def whois_query(host: str, port: int, query: str, *, timeout: float, max_bytes: int,
+def whois_query(target: Target, query: str, *, timeout: float, max_bytes: int,
                 source_ip: str | None = None, deadline: float | None = None) -> str:
-    """Send `query` to host:port and read the whole answer (until the server closes).
+    """Send `query` to the target (one of its checked addresses, see scout.whois.targets) and read the
+    whole answer (until the server closes).
 
     Raises LookupFailed("timeout" | "response too large" | "connection failed" | "connection error").
     """
     end = time.monotonic() + timeout
     if deadline is not None:
         end = min(end, deadline)
-    remaining = end - time.monotonic()
-    if remaining <= 0:
-        raise LookupFailed("timeout")
-    source = (source_ip, 0) if source_ip else None
-    try:
-        sock = socket.create_connection((host, port), timeout=remaining, source_address=source)
-    except (socket.timeout, TimeoutError):
-        raise LookupFailed("timeout") from None
-    except OSError:
-        raise LookupFailed("connection failed") from None
+    sock = connect(target, end, source_ip)
     try:
         data = bytearray()
         try:

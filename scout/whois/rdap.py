@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from .errors import LookupFailed, RateLimited
 from .http import http_get, parse_retry_after
+from .targets import Guard
 
 RATE_WORDS = re.compile(
     r"rate.?limit|too many (?:requests|queries)|quota|limit (?:exceeded|reached)|exceeded\b.{0,40}\blimit"
@@ -29,14 +30,15 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def fetch_rdap(url: str, *, timeout: float, max_bytes: int, source_ip: str | None = None,
+def fetch_rdap(url: str, *, guard: Guard, timeout: float, max_bytes: int, trusted: bool = True,
                deadline: float | None = None) -> tuple[dict, str, str]:
-    """GET an RDAP object. Returns (object, raw text, final URL).
+    """GET an RDAP object (`trusted`: a URL from the bootstrap; else one an answer named). Returns
+    (object, raw text, final URL).
 
     Raises RateLimited (429; 403/422/503 with limit wording or Retry-After), RdapNotFound (404),
     LookupFailed(reason) for everything else ("http 500", "invalid rdap json", "timeout", ...).
     """
-    resp = http_get(url, timeout=timeout, max_bytes=max_bytes, source_ip=source_ip, deadline=deadline)
+    resp = http_get(url, guard=guard, trusted=trusted, timeout=timeout, max_bytes=max_bytes, deadline=deadline)
     text = resp.text()
     server = origin(resp.url or url)
     retry_after = parse_retry_after(resp.headers.get("retry-after"))

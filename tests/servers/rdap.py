@@ -6,8 +6,9 @@
     srv.route("/arin/ip/8.8.8.8", "ip", sample=ARIN_8_8_8)
     ... srv.requests -> [(peer_ip, path)], srv.stop()
 
-Modes: domain, registrar_domain, ip (kw sample: a network object), json (kw obj, status), notfound,
-too_many (429, kw retry_after), status (kw code, body, headers), invalid_json, redirect_loop,
+Modes: domain (kw related: a related link), registrar_domain (kw name), ip (kw sample: a network object), json
+(kw obj, status), notfound, too_many (429, kw retry_after), status (kw code, body, headers), invalid_json,
+redirect (kw location, code), redirect_loop,
 huge (kw size, with_length), drip (kw interval, where="body"|"headers").
 Unrouted paths answer `srv.default` (mode, kw): 404 with an RDAP error object unless set, e.g.
 `srv.default = ("domain", {})` answers every domain. `require_peer` answers 403 to any other peer.
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import copy
 import json
+import ssl
 import time
 from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.servers.base import LoopbackServer
+from tests.servers.base import ALLOW_NETWORKS, LoopbackServer
 
 RDAP_TYPE = "application/rdap+json"
 
@@ -220,13 +222,22 @@ class RdapServer(LoopbackServer):
     handler_class = _Handler
     name = "rdap"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, require_peer: str | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, require_peer: str | None = None,
+                 tls: ssl.SSLContext | None = None):
         super().__init__(host, port, require_peer)
         self.requests: list[tuple[str, str]] = []
+        self.tls = tls          # serve https with this context (tests/servers/tls.py)
 
     @property
     def base(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/"
+
+    def _prepare(self, server) -> None:
+        if self.tls is not None:
+            # The handshake happens in the handler thread, on the first read; a client that refuses the
+            # certificate just ends that connection.
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+            server.handle_error = lambda request, client_address: None
 
     def route(self, path: str, mode: str, **kw) -> "RdapServer":
         self.routes[path] = (mode, kw)
@@ -237,8 +248,8 @@ class RdapServer(LoopbackServer):
         url = self.base.rstrip("/") + path
         if mode == "domain":
             h._send(200, registry_domain(name, url, kw.get("related")))
-        elif mode == "registrar_domain":
-            h._send(200, registrar_domain(name, url))
+        elif mode == "registrar_domain":   # kw name: answer about that domain instead
+            h._send(200, registrar_domain(kw.get("name", name), url))
         elif mode == "ip":
             obj = copy.deepcopy(kw["sample"])
             obj.setdefault("links", [{"value": url, "rel": "self", "href": url, "type": RDAP_TYPE}])
@@ -257,6 +268,11 @@ class RdapServer(LoopbackServer):
                     headers=kw.get("headers"), ctype=kw.get("ctype", RDAP_TYPE))
         elif mode == "invalid_json":
             h._send(200, body=b'{"objectClassName": "domain", "ldhName": "EXAMPLE.COM", "events": [\xff\xfe')
+        elif mode == "redirect":
+            h.send_response(int(kw.get("code", 302)))
+            h.send_header("Location", kw["location"])
+            h.send_header("Content-Length", "0")
+            h.end_headers()
         elif mode == "redirect_loop":
             h.send_response(302)
             h.send_header("Location", path)
@@ -310,4 +326,5 @@ def rdap_bootstrap(tmp: Path, base: str) -> dict:
         (boot / name).write_text(json.dumps({"version": "1.0", "publication": pub, "description": "test",
                                              "services": services}))
     return {"RDAP_BOOTSTRAP_DIR": str(boot), "WHOIS_REFERRAL_SERVER": "127.0.0.1:9",
+            "WHOIS_ALLOW_NETWORKS": ALLOW_NETWORKS,
             "DOMAIN_WHOIS_RATE": "20ms", "IP_WHOIS_RATE": "20ms", "WHOIS_TIMEOUT": "2s"}

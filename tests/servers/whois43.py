@@ -8,7 +8,8 @@
 Modes (the query's domain, lower-cased, picks the route; "domain X" / "=X" prefixes are stripped):
   iana       IANA-style TLD answer with `refer:` / `whois:` lines (kw: referral="host:port")
   thin       Verisign-style thin registry answer naming `Registrar WHOIS Server:` (kw: referral)
-  registrar  a registrar's full answer (contacts, dates, name servers, statuses)
+  registrar  a registrar's full answer (contacts, dates, name servers, statuses; kw name: about that
+             domain instead of the one asked; kw referral: its `Registrar WHOIS Server:`, else itself)
   notfound   `No match for "X".` with the registry's notice text
   ratelimit  "WHOIS LIMIT EXCEEDED - SEE WWW.PIR.ORG/WHOIS FOR DETAILS" style refusal
   silent     reads the query and never answers (until the client goes away)
@@ -201,7 +202,8 @@ class Whois43Server(LoopbackServer):
         elif mode == "thin":
             sock.sendall(THIN.format(upper=upper, referral=kw.get("referral", "")).encode())
         elif mode == "registrar":
-            sock.sendall(REGISTRAR.format(lower=domain, self_label=self.label).encode())
+            sock.sendall(REGISTRAR.format(lower=kw.get("name", domain),
+                                          self_label=kw.get("referral", self.label)).encode())
         elif mode == "notfound":
             sock.sendall(NOTFOUND.format(upper=upper).encode())
         elif mode == "ratelimit":
