@@ -24,7 +24,7 @@ from .lines import parse_entries
 __all__ = ["classify", "parse_whois_text", "is_rate_limited", "rate_wait", "NOT_FOUND", "RATE",
            "MAX_RATE_WAIT"]
 
-_STATUS_KEYS = ("domain status", "status", "registration status", "state", "domain state")
+_STATUS_KEYS = ("domain status", "status", "registration status", "domain state")
 
 
 def _statuses(entries) -> list[str]:
