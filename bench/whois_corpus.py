@@ -185,9 +185,9 @@ def check(sample: Sample, fields: dict, status: str) -> dict:
 _REGIONS = {
     "Europe": "ad al at ax ba be bg by ch cy cz de dk ee es eu fi fo fr gb gg gi gr hr hu ie im is it je li lt lu "
               "lv mc md me mk mt nl no pl pt ro rs ru se si sk sm su ua uk va xk",
-    "Americas": "ag ai ar aw bb bm bo br bs bz ca cl co cr cu cw dm do ec fk gd gf gl gp gt gy hn ht jm kn ky lc "
-                "mq ms mx ni pa pe pm pr py sr sv sx tc tt us uy vc ve vg vi",
-    "Asia-Pacific": "af am as au az bd bn bt cc ck cn cx fj fm ge gu hk id in io jp kg kh ki kr kz la lk mh mm "
+    "Americas": "ag ai ar aw bb bm bo br bs bz ca cl co cr cu cw dm do ec fk gd gf gl gp gs gt gy hn ht jm kn ky "
+                "lc mq ms mx ni pa pe pm pr py sr sv sx tc tt us uy vc ve vg vi",
+    "Asia-Pacific": "af am as au az bd bn bt cc ck cn cx fj fm ge gu hk hm id in io jp kg kh ki kr kz la lk mh mm "
                     "mn mo mp mv my nc nf np nr nu nz pf pg ph pk pn pw sb sg th tj tk tl tm to tv tw uz vn vu "
                     "wf ws",
     "Africa & Middle East": "ac ae ao bf bh bi bj bw cd cf cg ci cm cv dj dz eg er et ga gh gm gn gq gw il iq "

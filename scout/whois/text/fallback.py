@@ -24,13 +24,26 @@ def _first(value):
     return value
 
 
-def _date(value) -> str | None:
+def to_iso(value) -> str | None:
+    """A third-party parser's date (datetime, string or a list of them) -> ISO 8601."""
     value = _first(value)
     if value is None:
         return None
     if isinstance(value, datetime):
         return iso(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
     return iso(parse_date(str(value)))
+
+
+def fields_from(registrar, created, updated, expires, nameservers) -> dict:
+    """scout's fields from a third-party parser's values (strings, datetimes, lists of either)."""
+    hosts: list[str] = []
+    for v in [nameservers] if isinstance(nameservers, str) else nameservers or []:
+        host = str(v).strip().split()[0].lower().rstrip(".") if str(v).strip() else ""
+        if host and host not in hosts:
+            hosts.append(host)
+    reg = _first(registrar)
+    return {"registrar": str(reg).strip()[:256] if reg else None, "created": to_iso(created),
+            "updated": to_iso(updated), "expires": to_iso(expires), "nameservers": hosts[:64]}
 
 
 def python_whois_fields(name: str, text: str) -> tuple[dict | None, bool]:
@@ -49,13 +62,5 @@ def python_whois_fields(name: str, text: str) -> tuple[dict | None, bool]:
     except Exception as e:  # noqa: BLE001 - third-party code fed hostile text
         log.debug("python-whois parser failed on %s (%s)", name, type(e).__name__)
         return None, False
-    hosts = []
-    ns = entry.get("name_servers") or []
-    for v in [ns] if isinstance(ns, str) else ns:
-        host = str(v).strip().split()[0].lower().rstrip(".") if str(v).strip() else ""
-        if host and host not in hosts:
-            hosts.append(host)
-    registrar = _first(entry.get("registrar"))
-    return {"registrar": str(registrar).strip()[:256] if registrar else None,
-            "created": _date(entry.get("creation_date")), "updated": _date(entry.get("updated_date")),
-            "expires": _date(entry.get("expiration_date")), "nameservers": hosts[:64]}, False
+    return fields_from(entry.get("registrar"), entry.get("creation_date"), entry.get("updated_date"),
+                       entry.get("expiration_date"), entry.get("name_servers")), False
