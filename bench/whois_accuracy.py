@@ -9,6 +9,7 @@ measured too when it happens to be installed (it is not a dependency).
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import statistics
@@ -90,10 +91,8 @@ def bench_whois_accuracy(rounds: int = 3) -> dict:
     out["whois_field_baseline_pct"] = base["total"]["field_pct"]
     out["whois_notfound_pct"] = ours["total"]["notfound_pct"]
     out["whois_notfound_baseline_pct"] = base["total"]["notfound_pct"]
-    try:
+    if importlib.util.find_spec("asyncwhois") is not None:
         out["whois_accuracy_asyncwhois"] = _summary(score(samples, asyncwhois_parser))
-    except ImportError:
-        pass
     return out
 
 

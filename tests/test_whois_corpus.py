@@ -8,6 +8,7 @@ import dataclasses
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from bench.whois_corpus import CORPUS, FIELDS, check, load_corpus, score, unpaired
 from scout.config import Settings
@@ -201,3 +202,77 @@ def test_lookup_domain_throttle_raises_rate_limited(servers, settings, sid, wait
         lookup_domain(name, settings)
     assert ei.value.server == registry.label
     assert ei.value.retry_after == wait
+
+
+# ---------------------------------------------------------------- wordings of registries not in the corpus
+
+
+@pytest.mark.parametrize("text, status", [
+    ("Object_Not_Found\n", "not_found"),                                            # NIC Mexico
+    ("example.nl is free\n", "not_found"),                                          # SIDN
+    ("Domain example.tm - Available\n", "not_found"),
+    ("Domain name example.bg does not exist in database!\n", "not_found"),
+    ("We do not have an entry in our database matching your query.\n", "not_found"),  # SWITCH
+    ("*** Nothing found for this query.\n", "not_found"),                           # KazNIC
+    ("Data not found. This domain is available for registration.\n", "not_found"),
+    ("%ERROR:101: no entries found\n", "not_found"),                                # CZ.NIC FRED
+    ("No information available about domain name example.pl in the Registry NASK database.\n", "not_found"),
+    ("Number of allowed queries exceeded.\n", "rate_limited"),
+    ("Error: the query rate limit has been exceeded\n", "rate_limited"),
+    ("Requests of this client are not permitted. Please use https://www.nic.ch/ for queries.\n", "rate_limited"),
+    ("You have exceeded allowed connection rate.\n", "rate_limited"),
+    # terms of use that mention limits, in an answer that says "no match": not a throttle
+    ("No match for \"EXAMPLE.INFO\".\nQueries to the Whois services are throttled. If too many queries are "
+     "received from a single IP address within a specified time, the service will begin to reject further "
+     "queries\nAccess to the whois service is rate limited.\n", "not_found"),
+    # the same in a registered answer: the data wins over any wording
+    ("Domain Name: example.info\nCreation Date: 2001-07-31T23:57:50Z\nName Server: ns1.example.net\n"
+     "WHOIS LIMIT EXCEEDED would be printed instead when you query too fast. No match for other names.\n", "ok"),
+])
+def test_wordings_of_other_registries(text, status):
+    assert classify("example.info", text)[1] == status
+
+
+def test_rate_wait_is_read_and_bounded():
+    from scout.whois.text import rate_wait
+
+    assert rate_wait("-1: Still in grace period, wait 60 seconds") == 60.0
+    assert rate_wait("% Excessive querying, grace period of 2 seconds") == 2.0
+    assert rate_wait("try again in 5 minutes") == 300.0
+    assert rate_wait("wait 7777777 seconds") == MAX_RATE_WAIT
+    assert rate_wait("WHOIS LIMIT EXCEEDED") is None
+
+
+# ---------------------------------------------------------------- hostile text
+
+
+def _well_formed(fields: dict) -> None:
+    from datetime import datetime
+
+    for k in ("created", "updated", "expires"):
+        assert fields[k] is None or datetime.fromisoformat(fields[k].replace("Z", "+00:00")).tzinfo is not None
+    assert fields["registrar"] is None or 0 < len(fields["registrar"]) <= 256
+    assert len(fields["nameservers"]) <= 64 and all("." in h and " " not in h for h in fields["nameservers"])
+    assert len(fields["statuses"]) <= 32
+
+
+@hsettings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(st.text(max_size=3000), st.sampled_from([s for s in SAMPLES if s.kind == "domain"][::10]),
+       st.integers(0, 4000), st.integers(0, 4000))
+def test_hostile_text_never_crashes(noise, sample, cut, at):
+    """Random text, and real answers cut short or with noise spliced in: an answer status, well-formed fields."""
+    for text in (noise, sample.text[:cut], sample.text[:at] + noise + sample.text[at:]):
+        fields, status = classify(sample.domain, text)
+        assert status in ("ok", "not_found", "rate_limited", "no_data")
+        _well_formed(fields)
+
+
+def test_megabyte_of_garbage_is_no_data():
+    """An answer cut at WHOIS_MAX_BYTES (1 MiB) of junk lines: its first MAX_READ (256 KiB) read in one
+    pass, python-whois not asked (its TLD classes can take seconds on long text)."""
+    line = "x" * 70 + ": " + "9" * 40 + " :: [[ ]] .... \t\t ns1.example.net 2001:db8::1 ||\n"
+    text = line * (1024 * 1024 // len(line))
+    fields, status = classify("example.net", text)
+    assert status in ("no_data", "ok")
+    _well_formed(fields)

@@ -37,6 +37,10 @@ NOT_FOUND = re.compile(
         # Spanish: "no existe", "no se encuentra registrado"; Freenom registries (.ga .ml .cf .gq .tk)
         # answer an unregistered name with "can temporarily not be answered"
         r"\bno existe\b", r"\bno se encuentra registrad[oa]\b", r"\bcan temporarily not be answered\b",
+        # NIC Mexico "Object_Not_Found"; "x.nl is free"; "Domain x - Available"; "does not exist in database"
+        # (.bg .my); SWITCH "We do not have an entry in our database matching your query."
+        r"\bobject_not_found\b", r"\bis free\s*[.!]?\s*$", r"\b(?:domain|name)\b[^\n]{0,80}?\s[-:]\s*available\s*[.!]?\s*$",
+        r"\bdoes not exist in (?:our |the )?(?:whois )?database\b", r"\bdo not have an entry in our database\b",
     )),
     re.IGNORECASE | re.MULTILINE,
 )
@@ -45,7 +49,9 @@ NOT_FOUND = re.compile(
 # rate limited.", "If too many queries are received from a single IP ...", "... for excessive querying").
 RATE = re.compile(
     r"|".join((
-        r"limit (?:exceeded|reached)", r"quota (?:exceeded|reached)", r"exceeded (?:the |your )?"
+        r"limit (?:has been |was )?(?:exceeded|reached)", r"quota (?:exceeded|reached)",
+        r"\b(?:queries|requests|lookups) (?:has been |have been )?exceeded\b", r"\bhas been (?:temporarily )?blocked\b",
+        r"requests of this client are not permitted", r"exceeded (?:the |your )?"
         r"(?:maximum|query|request|allowed|quota)", r"try again later", r"(?<!if )too many (?:queries|requests|"
         r"connections)(?! are)", r"rate limit exceeded", r"query rate (?:exceeded|reached)", r"maximum query rate",
         r"please wait", r"maximum (?:number of )?queries per \w+ reached", r"grace period(?: of \d|, wait)",
