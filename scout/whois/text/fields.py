@@ -11,9 +11,11 @@ contact), the block that names the domain is read first.
 """
 from __future__ import annotations
 
+import functools
 import re
-
 from datetime import timezone
+
+import idna
 
 from .dates import iso, parse_date
 from .lines import Entry
@@ -76,11 +78,8 @@ _HOST = re.compile(r"^(?=.{3,253}$)(?:[\w-]{1,63}\.)+[^\W\d_][\w-]{1,62}\.?$")
 _PLACEHOLDER = re.compile(r"^(?:n/?a|none|not? ?(?:defined|available|disclosed|applicable)|-+|\.|redacted"
                           r"(?: for privacy)?|hidden|unknown|null)$", re.IGNORECASE)
 
-PHRASE_KEYS = frozenset(CREATED_KEYS + EXPIRES_KEYS + UPDATED_KEYS + NAMESERVER_KEYS + REGISTRAR_KEYS) | frozenset(
-    {"record created", "record expires", "record created on", "record expires on", "record last updated on",
-     "record will expire on", "created on", "expires on", "last updated on", "domain servers in listed order",
-     "nameservers", "name servers", "domain servers", "dns servers", "nameserver in listed order",
-     "primary name server", "secondary name server", "name servers information", "registrar"})
+# keys that may stand without a colon ("Record created on 2005-10-27", "Nameservers" above a list)
+PHRASE_KEYS = frozenset(CREATED_KEYS + EXPIRES_KEYS + UPDATED_KEYS + NAMESERVER_KEYS + REGISTRAR_KEYS)
 
 
 _PREFIXES = ("domain ", "record ", "entry ", "domain name ")
@@ -98,14 +97,9 @@ def canon(key: str, rank: dict) -> str | None:
     return None
 
 
-_RANKS: dict = {}
-
-
+@functools.lru_cache(maxsize=16)
 def _rank(keys: tuple) -> dict:
-    r = _RANKS.get(id(keys))
-    if r is None:
-        r = _RANKS[id(keys)] = {k: i for i, k in enumerate(keys)}
-    return r
+    return {k: i for i, k in enumerate(keys)}
 
 
 def _candidates(entries: list[Entry], keys: tuple, domain_blocks: list) -> list[tuple[tuple, Entry]]:
@@ -157,7 +151,8 @@ def _utc(dt):
     return dt.astimezone(timezone.utc)
 
 
-def _registrar(entries: list[Entry], domain_blocks: set) -> str | None:
+def _registrar(entries: list[Entry], domain_blocks: list) -> str | None:
+    """A registrar key's value; else the name under a `Registrar:` section; else the section's first line."""
     named = [e for _, e in _candidates(entries, REGISTRAR_KEYS, domain_blocks) if e.parent != e.key]
     header_lines = [e for e in entries if e.key in ("registrar", "sponsoring registrar") and e.parent == e.key]
     for e in named + _section_names(entries) + header_lines:
@@ -224,17 +219,26 @@ def _nameservers(entries: list[Entry], domain_blocks: list, name: str) -> list[s
     return _hosts(cands, name)[:64]
 
 
+def _spellings(name: str) -> set:
+    """The domain as an answer may print it: as asked, A-label (IDNA2008) and U-label."""
+    name = name.lower().rstrip(".")
+    out = {name}
+    for conv in (functools.partial(idna.encode, uts46=True, transitional=False), idna.decode):
+        try:
+            v = conv(name)
+            out.add((v.decode("ascii") if isinstance(v, bytes) else v).lower())
+        except (idna.IDNAError, UnicodeError, ValueError):
+            pass
+    return out
+
+
 def domain_blocks(entries: list[Entry], name: str) -> list:
     """Blocks in which the answer names the queried domain (its own record, not a contact's), in order."""
-    want = {name.lower().rstrip(".")}
-    try:
-        want.add(name.encode("idna").decode("ascii").lower())
-    except (UnicodeError, ValueError):
-        pass
+    want = _spellings(name) if name else set()
     out: list = []
     for e in entries:
         if e.key in DOMAIN_KEYS and e.value:
-            v = e.value.split()[0].lower().rstrip(".") if e.value.split() else ""
+            v = e.value.split()[0].lower().rstrip(".")
             if v in want and e.block not in out:
                 out.append(e.block)
     return out

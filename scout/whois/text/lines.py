@@ -54,6 +54,7 @@ def _split(line: str, phrase_keys: frozenset) -> tuple[str, str] | None:
 _LETTER = re.compile(r"[^\W\d_]")
 _TIME_SPLIT = re.compile(r"\d{2}\b")
 _IPV6_SPLIT = re.compile(r"[0-9a-f]{0,4}:", re.IGNORECASE)
+_HEX_GROUP = re.compile(r"(?:^|[\s(\[,])[0-9a-f]*\d[0-9a-f]*$", re.IGNORECASE)
 _IPV4 = re.compile(r"\d+\.\d+\.\d+")
 _PHRASE = re.compile(r"^(.{3,50}?[\w)\]])(?:\s+on\s+|\s{2,}|\t+)(\S.*)$", re.IGNORECASE)
 
@@ -63,10 +64,9 @@ def _is_key(key: str, rest: str) -> bool:
     (`ns1.example.net 192.0.2.1 2001:db8::1`) does not end one."""
     if not _LETTER.search(key):
         return False
-    last = key[-1:].lower()
-    if last.isdigit() and _TIME_SPLIT.match(rest):
+    if key[-1].isdigit() and _TIME_SPLIT.match(rest):
         return False
-    return not (last in "0123456789abcdef" and _IPV6_SPLIT.match(rest) or _IPV4.search(key))
+    return not (_HEX_GROUP.search(key) and _IPV6_SPLIT.match(rest) or _IPV4.search(key))
 
 
 def _phrase(line: str, phrase_keys: frozenset) -> tuple[str, str] | None:
