@@ -194,8 +194,9 @@ def nameserver_host(value: str) -> str | None:
     return token
 
 
-def _is_ns_key(key: str, rank: dict) -> bool:
-    return canon(key, rank) is not None or _NUMBERED_NS.match(key) is not None
+@functools.lru_cache(maxsize=4096)
+def _is_ns_key(key: str) -> bool:
+    return canon(key, _rank(NAMESERVER_KEYS)) is not None or _NUMBERED_NS.match(key) is not None
 
 
 def _hosts(entries: list[Entry], name: str) -> list[str]:
@@ -210,8 +211,7 @@ def _hosts(entries: list[Entry], name: str) -> list[str]:
 
 def _nameservers(entries: list[Entry], domain_blocks: list, name: str) -> list[str]:
     """Hosts under name-server keys: those of the last block naming the domain that lists any, else all."""
-    rank = _rank(NAMESERVER_KEYS)
-    cands = [e for e in entries if e.value and (_is_ns_key(e.key, rank) or _is_ns_key(e.parent, rank))]
+    cands = [e for e in entries if e.value and (_is_ns_key(e.key) or _is_ns_key(e.parent))]
     for block in reversed(domain_blocks):
         hosts = _hosts([e for e in cands if e.block == block], name)
         if hosts:
@@ -223,6 +223,8 @@ def _spellings(name: str) -> set:
     """The domain as an answer may print it: as asked, A-label (IDNA2008) and U-label."""
     name = name.lower().rstrip(".")
     out = {name}
+    if name.isascii() and "xn--" not in name:
+        return out
     for conv in (functools.partial(idna.encode, uts46=True, transitional=False), idna.decode):
         try:
             v = conv(name)
