@@ -2,7 +2,7 @@
 family, against python-whois's parser alone measured in the same run; and how fast each parses.
 
 Reads the corpus from the repository (tests/data/whois-corpus/, comparison rules in bench/whois_corpus.py).
-Needs only the production install (python-whois is a runtime dependency). asyncwhois's offline parser is
+Needs only the production install (python-whois, the baseline, is a runtime dependency). asyncwhois's offline parser is
 measured too when it happens to be installed (it is not a dependency).
 
     python -m bench --only whois_accuracy      # or: python -m bench.whois_accuracy
@@ -21,7 +21,38 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.whois_corpus import load_corpus, score  # noqa: E402
-from scout.whois.text.fallback import fields_from  # noqa: E402
+
+
+def _first(value):
+    if isinstance(value, (list, tuple)):
+        return next((v for v in value if v), None)
+    return value
+
+
+def _iso(value) -> str | None:
+    """A third-party parser's date (datetime, string or a list of them) -> ISO 8601."""
+    from datetime import datetime, timezone
+
+    from scout.whois.text.dates import iso, parse_date
+
+    value = _first(value)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return iso(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    return iso(parse_date(str(value)))
+
+
+def fields_from(registrar, created, updated, expires, nameservers) -> dict:
+    """scout's fields from a third-party parser's values (strings, datetimes, lists of either)."""
+    hosts: list[str] = []
+    for v in [nameservers] if isinstance(nameservers, str) else nameservers or []:
+        host = str(v).strip().split()[0].lower().rstrip(".") if str(v).strip() else ""
+        if host and host not in hosts:
+            hosts.append(host)
+    reg = _first(registrar)
+    return {"registrar": str(reg).strip() if reg else None, "created": _iso(created), "updated": _iso(updated),
+            "expires": _iso(expires), "nameservers": hosts}
 
 
 def python_whois(name: str, text: str) -> tuple[dict, str]:
