@@ -28,6 +28,7 @@ _YMON = re.compile(r"(?<!\d)(\d{4})-([A-Za-z]{3,4})-(\d{1,2})(?!\d)" + _TIME)
 _DMON = re.compile(r"(?<![\d\w])(\d{1,2})(?:st|nd|rd|th)?[-\s./]*([^\W\d_]{3,5})[a-zé]*\.?[-\s./,]*(\d{4})(?!\d)" + _TIME)
 _MOND = re.compile(r"\b([A-Za-z]{3,4})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(?:(\d{1,2}):(\d{2}):(\d{2})\s+"
                    r"(?:[A-Z]{3,4}\s+)?)?(\d{4})\b")
+_DMONYY = re.compile(r"(?<![\d\w])(\d{1,2})-([A-Za-z]{3})-(\d{2})(?![\d-])" + _TIME)   # "29-APR-05"
 _MONY = re.compile(r"\b([A-Za-z]{3})[a-z]*[-\s]+(\d{4})\b")   # "before Aug-1996": the first of the month
 _COMPACT = re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})(?:\s*(\d{2}):?(\d{2}):?(\d{2}))?(?!\d)")
 
@@ -85,6 +86,10 @@ def parse_date(value: str, month_first: bool = False) -> datetime | None:
     m = _COMPACT.search(s)
     if m:
         return _build(*m.groups(), tz=_zone(s[m.end():]))
+    m = _DMONYY.search(s)
+    if m and _month(m.group(2)):
+        yy = int(m.group(3))
+        return _build(yy + (2000 if yy < 70 else 1900), _month(m.group(2)), m.group(1), *m.groups()[3:6])
     m = _MONY.search(s)
     if m and _month(m.group(1)):
         return _build(m.group(2), _month(m.group(1)), 1)

@@ -25,7 +25,8 @@ REGISTRAR_KEYS = (
     "registration service provider", "authorised registrar", "authorized registrar", "registrar organization",
     "registrar organisation", "current registar", "current registrar", "authorized agency", "registrar info",
     "registrar of record", "registrar company", "registration agent name", "registered through",
-    "注册服务机构", "所属注册服务机构", "등록대행자", "registrar id", "registrar handle",
+    "注册服务机构", "所属注册服务机构", "注册商", "등록대행자", "registrador", "agente registrador",
+    "bureau d'enregistrement", "registrar id", "registrar handle",
 )
 CREATED_KEYS = (
     "creation date", "created", "created on", "created date", "create date", "registered", "registered on",
@@ -37,7 +38,8 @@ CREATED_KEYS = (
     "first registration date", "登録年月日", "注册时间", "注册日期", "등록일", "created by registrar",
     "domain created on", "registrado", "criado", "date created", "creation", "registration datetime",
     "activation", "connected date", "registration created", "date registered", "dateregistered",
-    "entry created", "creation date", "registered on",
+    "entry created", "creation date", "registered on", "date de création", "date de creation",
+    "data de criação", "data de registro", "fecha de alta",
 )
 EXPIRES_KEYS = (
     "registry expiry date", "registrar registration expiration date", "expiration date", "expiry date",
@@ -47,7 +49,8 @@ EXPIRES_KEYS = (
     "fecha de vencimiento", "fecha de expiracion", "fecha de expiración", "expiration date (yyyy/mm/dd)",
     "date of expiry", "expire on", "domain expiry date", "valid till", "renewal", "vencimento", "expira",
     "有効期限", "到期时间", "过期时间", "사용 종료일", "registered until", "billed until", "paid-till",
-    "renewal due", "expires date", "record expires", "expired", "datebilleduntil", "expiration date",
+    "renewal due", "expires date", "record expires", "expired", "datebilleduntil", "date d'expiration",
+    "data de expiração", "data de expiracao", "fecha de expiración",
 )
 UPDATED_KEYS = (
     "updated date", "last updated", "last updated on", "last update", "updated", "changed", "last modified",
