@@ -221,6 +221,9 @@ def test_lookup_domain_throttle_raises_rate_limited(servers, settings, sid, wait
     ("Error: the query rate limit has been exceeded\n", "rate_limited"),
     ("Requests of this client are not permitted. Please use https://www.nic.ch/ for queries.\n", "rate_limited"),
     ("You have exceeded allowed connection rate.\n", "rate_limited"),
+    ("IP Address Has Reached Rate Limit\n", "rate_limited"),
+    ("% Access from your host has been disabled due to excessive querying.\n", "rate_limited"),
+    ("Can't get information on non-local domain EXAMPLE.INFO\n", "not_found"),             # Tucows
     # terms of use that mention limits, in an answer that says "no match": not a throttle
     ("No match for \"EXAMPLE.INFO\".\nQueries to the Whois services are throttled. If too many queries are "
      "received from a single IP address within a specified time, the service will begin to reject further "

@@ -41,6 +41,8 @@ NOT_FOUND = re.compile(
         # (.bg .my); SWITCH "We do not have an entry in our database matching your query."
         r"\bobject_not_found\b", r"\bis free\s*[.!]?\s*$", r"\b(?:domain|name)\b[^\n]{0,80}?\s[-:]\s*available\s*[.!]?\s*$",
         r"\bdoes not exist in (?:our |the )?(?:whois )?database\b", r"\bdo not have an entry in our database\b",
+        # a registrar asked about a name it does not hold (Tucows/OpenSRS)
+        r"\bcan'?t get information on non-local domain\b",
     )),
     re.IGNORECASE | re.MULTILINE,
 )
@@ -57,7 +59,9 @@ RATE = re.compile(
         r"please wait", r"maximum (?:number of )?queries per \w+ reached", r"grace period(?: of \d|, wait)",
         r"in grace period", r"ip address (?:has been )?blocked", r"only \d+ (?:request|quer)[a-z]* per \w+ allowed",
         r"access control limit", r"please slow down", r"temporarily (?:blocked|denied|banned)",
-        r"before starting another (?:enquiry|query|request)",
+        r"before starting another (?:enquiry|query|request)", r"\breached (?:the |its |your |a )?(?:rate |query |"
+        r"request |lookup )?limit\b", r"\brate is too high\b", r"\b(?:has been|are being|is being) rate[- ]limited\b",
+        r"\bdisabled due to excessive\b",
     )),
     re.IGNORECASE,
 )
