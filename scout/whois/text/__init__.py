@@ -20,6 +20,8 @@ fields our reading leaves empty from it changed nothing on the corpus.
 """
 from __future__ import annotations
 
+import logging
+
 from .answers import MAX_RATE_WAIT, NOT_FOUND, RATE, rate_wait, says_not_found, says_rate_limited
 from .dates import declares_month_first
 from .fields import PHRASE_KEYS, extract
@@ -27,6 +29,8 @@ from .lines import parse_entries
 
 __all__ = ["classify", "parse_whois_text", "is_rate_limited", "rate_wait", "NOT_FOUND", "RATE",
            "MAX_RATE_WAIT"]
+
+log = logging.getLogger(__name__)
 
 _STATUS_KEYS = ("domain status", "status", "registration status", "domain state")
 
@@ -79,8 +83,13 @@ def classify(name: str, text: str) -> tuple[dict, str]:
 
 
 def parse_whois_text(name: str, text: str) -> tuple[dict, bool]:
-    """(fields, not_found) of one answer."""
-    fields, status = classify(name, text)
+    """(fields, not_found) of one answer. A fault of the reader on some unforeseen text is logged and
+    gives no fields (the lookup then says "error: no registration data in answer"), never a failed task."""
+    try:
+        fields, status = classify(name, text)
+    except Exception:  # noqa: BLE001 - registry text is untrusted; the raw answer is kept either way
+        log.exception("could not read the WHOIS answer for %s", name)
+        return {}, False
     return fields, status == "not_found"
 
 
