@@ -59,8 +59,6 @@ NOT_HANDLED: dict[str, dict[str, str]] = {
         "expiration_date": "the source reads Freenom's 03/02/2020 day first; the same answer prints 12/18/2001, "
                            "so its dates are month first (weppos's .tk sample agrees)"},
     "domain/telia.ee": {"updated_date": "the source took the name-server contact's `changed:`, not the domain's"},
-    "domain/google.co.il__richardpenman-whois": {
-        "creation_date": "ISOC-IL prints no creation date, only `changed: ... 19990605 (Assigned)` history lines"},
     "domain/hkirc.hk": {"status": "the whole answer is HKIRC's 'Please maintain at least 10-second time before "
                                   "starting another enquiry': a throttle, read as rate_limited"},
     "notfound/free.lu": {"status": "the whole answer is '%% Maximum query rate reached': a throttle, read as "

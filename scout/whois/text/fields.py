@@ -150,6 +150,17 @@ def _expires(entries, domain_blocks, month_first: bool) -> str | None:
     return None
 
 
+def _created(entries, domain_blocks, month_first: bool) -> str | None:
+    """The creation date; ISOC-IL (.il) prints none, only its history: `changed: ... 19990605 (Assigned)`."""
+    found = _date(entries, CREATED_KEYS, domain_blocks, month_first)
+    if found:
+        return found
+    for e in entries:
+        if e.key == "changed" and re.search(r"\((?:assigned|created|registered)\)\s*$", e.value, re.IGNORECASE):
+            return iso(parse_date(e.value, month_first))
+    return None
+
+
 def _utc(dt):
     return dt.astimezone(timezone.utc)
 
@@ -254,7 +265,7 @@ def extract(entries: list[Entry], name: str, month_first: bool = False) -> dict:
     blocks = domain_blocks(entries, name)
     return {
         "registrar": _registrar(entries, blocks),
-        "created": _date(entries, CREATED_KEYS, blocks, month_first),
+        "created": _created(entries, blocks, month_first),
         "updated": _date(entries, UPDATED_KEYS, blocks, month_first, latest=True),
         "expires": _expires(entries, blocks, month_first),
         "nameservers": _nameservers(entries, blocks, name.lower().rstrip(".")),
