@@ -1,4 +1,4 @@
-"""Dates as registries print them -> ISO 8601 in UTC.
+"""Dates as registries print them -> aware datetimes -> ISO 8601 (their offset kept, UTC otherwise).
 
 Registries print local times in a dozen layouts: ISO 8601, `2008.03.16 01:08:04` (.pl),
 `07.11.2008 22:02:11` and `dd/mm/yyyy` (Europe: day first), `2000-Sep-18.` (.tr), `1999. 07. 28.` (.kr),
