@@ -8,6 +8,7 @@ ratio. Not part of CI's pass/fail.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -52,7 +53,8 @@ def ratio(a, b):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workloads, under 2 minutes")
-    ap.add_argument("--only", default="", help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct")
+    ap.add_argument("--only", default="",
+                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,whois_accuracy")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
     P = QUICK if args.quick else FULL
@@ -69,7 +71,9 @@ def main(argv=None) -> int:
                  "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     started = time.time()
     try:
-        with private_redis(tmp / "redis") as redis:
+        # only the benchmarks that use Redis start one (whois_accuracy and ct run without any server)
+        needs_redis = any(want(x) for x in ("producer", "enqueue", "memory", "e2e", "scaling", "whois"))
+        with private_redis(tmp / "redis") if needs_redis else contextlib.nullcontext() as redis:
             if want("producer"):
                 from bench.producer_bench import bench_producer
 
@@ -162,6 +166,11 @@ def main(argv=None) -> int:
                 fig.update(bench_whois(tmp, P["whois"]))
                 log("whois: checked targets, servers by name vs by address")
                 fig.update(bench_guard(tmp))
+        if want("whois_accuracy"):
+            from bench.whois_accuracy import bench_whois_accuracy
+
+            log("whois_accuracy: the real-answer corpus, scout.whois.text vs python-whois's parser")
+            fig.update(bench_whois_accuracy(rounds=1 if args.quick else 3))
         if want("ct"):
             log("ct_decode")
             out = subprocess.run([sys.executable, str(ROOT / "bench" / "ct_decode.py"), "--certs", str(P["ct_certs"]),
@@ -204,6 +213,10 @@ ROWS = [
     ("RDAP lookup ms, servers by name (vs address)", "whois_guard_lookup_ms_by_name", "whois_guard_lookup_ms_by_address",
      "whois_guard_ratio", ""),
     ("CT decode certs/s (vs load_der)", "ct_decode_certs_per_s", "ct_decode_baseline_per_s", "ct_decode_ratio", ""),
+    ("WHOIS fields agree % (vs python-whois)", "whois_field_pct", "whois_field_baseline_pct", None, ">= 97"),
+    ("WHOIS no match as not_found % (vs p-w)", "whois_notfound_pct", "whois_notfound_baseline_pct", None, ">= 98"),
+    ("WHOIS answers parsed/s (vs python-whois)", "whois_parse_per_s", "whois_parse_baseline_per_s",
+     "whois_parse_ratio", ""),
 ]
 
 
@@ -236,6 +249,10 @@ def print_table(fig: dict) -> None:
         print("e2e scaling, domains/s by DNS_WORKERS x dns worker processes:")
         for k, v in fig["e2e_scaling_domains_per_s"].items():
             print(f"  {k:<10} {v:>10,.1f}")
+    if "whois_accuracy" in fig:
+        from bench.whois_accuracy import print_accuracy
+
+        print_accuracy(fig)
     if "producer_rss_bytes" in fig:
         print("producer RSS: " + ", ".join(f"{int(k):,} names {v / 2**20:,.1f} MiB"
                                             for k, v in fig["producer_rss_bytes"].items()))

@@ -24,7 +24,6 @@ Bounds: each request (name resolution included) ends within WHOIS_TIMEOUT, the w
 """
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -32,30 +31,24 @@ import time
 from .bootstrap import get_bootstrap, to_alabel
 from .errors import LookupFailed, RateLimited
 from .port43 import format_server, parse_server, query_text, whois_query
-from .rdap import RdapNotFound, fetch_rdap, iso_date, origin, parse_domain, related_links
+from .rdap import RdapNotFound, fetch_rdap, origin, parse_domain, related_links
 from .targets import Guard, TargetRefused, host_key
+# Port-43 answers are read by scout.whois.text (every registry's layout, "no match" and "slow down"
+# wordings); the names below are the ones this module has always used.
+from .text import NOT_FOUND as _NOT_FOUND
+from .text import is_rate_limited as _is_rate_limited
+from .text import parse_whois_text
+from .text import rate_wait as _rate_wait
 
 log = logging.getLogger(__name__)
 
-_NOT_FOUND = re.compile(
-    r"no match for|^\s*not found|no data found|no entries found|no matching record|domain not found"
-    r"|object does not exist|no object found|is available for registration|^\s*%+\s*not found"
-    r"|status:\s*(?:free|available|not registered)\s*$|^\s*no such domain",
-    re.IGNORECASE | re.MULTILINE,
-)
-_RATE = re.compile(
-    r"limit exceeded|quota exceeded|exceeded (?:the )?(?:maximum|query|request|allowed)|try again later"
-    r"|too many (?:queries|requests|connections)|rate.?limit|query rate|please wait",
-    re.IGNORECASE,
-)
-_RATE_WAIT = re.compile(r"(?:in|after|wait)\s+(\d{1,6})\s*(seconds?|secs?|s\b|minutes?|mins?|hours?)",
-                        re.IGNORECASE)
+__all__ = ["lookup_domain", "parse_whois_text"]
+
 _REFERRAL = re.compile(
     r"^\s*(?:refer|whois|registrar whois server|whois server|referralserver)\s*:\s*(\S+)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _DOMAIN_LINE = re.compile(r"^\s*domain(?: name)?\s*:\s*(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
-_DATA_LINE = re.compile(r"^\s*domain(?: name)?\s*:\s*\S", re.IGNORECASE | re.MULTILINE)
 
 
 def _parsed(source: str, server: str, status: str, **fields) -> dict:
@@ -178,18 +171,6 @@ def _rdap_names(obj: dict, name: str) -> bool:
 # ---------------------------------------------------------------- port 43
 
 
-def _rate_wait(text: str) -> float | None:
-    m = _RATE_WAIT.search(text)
-    if not m:
-        return None
-    n, unit = float(m.group(1)), m.group(2).lower()
-    return n * (3600 if unit.startswith("h") else 60 if unit.startswith("m") else 1)
-
-
-def _is_rate_limited(text: str) -> bool:
-    return not _DATA_LINE.search(text) and bool(_RATE.search(text[:4096]))
-
-
 def _referral(text: str) -> str | None:
     for m in _REFERRAL.finditer(text):
         value = m.group(1).strip()
@@ -207,76 +188,6 @@ def _names_domain(text: str, name: str) -> bool:
         except (ValueError, UnicodeError):
             continue
     return False
-
-
-def _first_token(v) -> str:
-    return str(v).strip().split()[0] if str(v).strip() else ""
-
-
-def _as_list(v) -> list:
-    if v is None:
-        return []
-    return list(v) if isinstance(v, (list, tuple, set)) else [v]
-
-
-def parse_whois_text(name: str, text: str) -> tuple[dict, bool]:
-    """Fields from a WHOIS answer via python-whois's parser. Returns (fields, not_found)."""
-    from whois.exceptions import WhoisDomainNotFoundError
-    from whois.parser import WhoisEntry
-
-    entry = None
-    try:
-        entry = WhoisEntry.load(name, text)
-    except WhoisDomainNotFoundError:
-        return {}, True
-    except Exception as e:  # noqa: BLE001 - the parser is third-party code fed hostile text
-        log.debug("python-whois parser failed on %s (%s); retrying leniently", name, type(e).__name__)
-        try:
-            entry = _LenientEntry(name, text)
-        except Exception:  # noqa: BLE001
-            entry = None
-    if entry is None:
-        return {}, False
-    registrar = next((str(r).strip() for r in _as_list(entry.get("registrar")) if str(r).strip()), None)
-    ns = []
-    for v in _as_list(entry.get("name_servers")):
-        host = _first_token(v).lower().rstrip(".")
-        if host and host not in ns:
-            ns.append(host)
-    statuses = []
-    for v in _as_list(entry.get("status")):
-        s = _first_token(v)
-        if s and s not in statuses:
-            statuses.append(s)
-    fields = {
-        "registrar": registrar[:256] if registrar else None,
-        "created": iso_date(entry.get("creation_date")),
-        "updated": iso_date(entry.get("updated_date")),
-        "expires": iso_date(entry.get("expiration_date")),
-        "nameservers": ns[:64],
-        "statuses": statuses[:32],
-    }
-    return fields, False
-
-
-@functools.lru_cache(maxsize=1)
-def _lenient_entry_class():
-    from whois.parser import WhoisEntry
-
-    class Lenient(WhoisEntry):
-        """python-whois's generic parser, keeping a date it cannot read as text instead of raising."""
-
-        def _preprocess(self, attr, value):
-            try:
-                return super()._preprocess(attr, value)
-            except Exception:  # noqa: BLE001
-                return value.strip()
-
-    return Lenient
-
-
-def _LenientEntry(name: str, text: str):
-    return _lenient_entry_class()(name, text)
 
 
 def _lookup_whois(name: str, settings, source_ip, deadline) -> dict:
