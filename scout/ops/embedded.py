@@ -25,6 +25,14 @@ class _Worker(WorkController):
     def on_consumer_ready(self, consumer):
         self.started.set()
 
+    def should_use_eventloop(self):
+        # kombu keeps one event loop (Hub) per process (kombu.asynchronous.get_event_loop), and Celery's
+        # Hub step reuses it: with a broker that has an event loop (Redis, RabbitMQ), the second and
+        # later workers of this process would ride the first one's loop, and a rate-limited lookup
+        # worker's timers stall (one lookup per minute at DOMAIN_WHOIS_RATE=1s). The blocking consumer
+        # loop runs each worker in its own thread, as the in-memory broker always did.
+        return False
+
 
 class EmbeddedWorkers:
     def __init__(self, app, settings):
