@@ -1,9 +1,9 @@
 """Brands: how a label or part of one imitates a watched brand, found fast through indexes built once.
 
-A `BrandIndex` answers, for one token (a label or a hyphen-separated part of one), which brands it is or
-looks like (`token_hits`), which brands it holds with a boundary (`affix_hits`: brand + a known word or
-digits, ``appleid``, ``paypal24``), and which long brands it holds anywhere (`substring_hits`). Answers
-are memoised per token: names in CT repeat their parts endlessly.
+A `BrandIndex` answers, for one token (a label or a hyphen-separated part of one), which brands it is,
+looks like, or holds with a boundary (a known word or digits beside it: ``appleid``, ``paypal24``)
+(`token_hits`, and `label_hits` for all the tokens of a label), and, for internationalised names, which
+long brands their skeleton holds. Answers are memoised: names in CT repeat their parts endlessly.
 """
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ class Brand:
     any_suffix_labels: frozenset  # from "label.*": that label under any suffix is the brand's
     substring: bool               # may be found anywhere inside a longer label
     max_distance: int             # typo distance allowed (0: homoglyphs only)
+
+
+def _positions(text: str, part: str):
+    """Every index where `part` starts in `text`."""
+    i = text.find(part)
+    while i >= 0:
+        yield i
+        i = text.find(part, i + 1)
 
 
 def _deletions1(s: str) -> list[str]:
@@ -51,31 +59,48 @@ class BrandIndex:
         self._typo1 = {k: tuple(v) for k, v in typo1.items()}
         self._typo2_skeletons = [bsk for _i, bsk in self._typo2]
         self._typo2_min = min((len(bsk) for bsk in self._typo2_skeletons), default=0) - 2
+        self._typo2_max = max((len(bsk) for bsk in self._typo2_skeletons), default=0) + 2
         self._typo1_lengths = {len(b.skeleton) + d for b in self.brands if b.max_distance == 1 for d in (-1, 0, 1)}
         self.substring = tuple((i, b.name, b.skeleton) for i, b in enumerate(self.brands)
                                if b.substring and len(b.skeleton) >= substring_min_length)
-        self._substring_names = NeedleIndex([name for _i, name, _sk in self.substring])
         self._substring_skeletons = NeedleIndex([sk for _i, _name, sk in self.substring])
-        self._lengths = sorted({len(s) for s in self.by_skeleton})
-        self._affix_lengths = sorted({len(a) for a in affixes})
+        self._skeleton_list = list(self.by_skeleton)
+        self._all_skeletons = NeedleIndex(self._skeleton_list)
         self._token_cache: dict[str, tuple] = {}
-        self._affix_cache: dict[str, tuple] = {}
+        self._label_cache: dict[str, tuple] = {}
 
     def __len__(self) -> int:
         return len(self.brands)
 
+    def label_hits(self, label: str) -> tuple:
+        """What a label's tokens (the label and its hyphen-separated parts) hold, memoised per label:
+        ((token, brand index, "exact" | "homoglyph" | "typo" | "affix", distance), ...). Empty for
+        nearly every label, which is what makes this the fast path."""
+        hit = self._label_cache.get(label)
+        if hit is None:
+            hit = ()
+            for tok in (label, *label.split("-")) if "-" in label else (label,):
+                if tok and not tok.isdigit():
+                    hit += tuple((tok, *h) for h in self.token_hits(tok))
+            if len(self._label_cache) >= _TOKEN_CACHE_MAX:
+                self._label_cache.clear()
+            self._label_cache[label] = hit
+        return hit
+
     def token_hits(self, token: str) -> tuple:
-        """((brand index, "exact" | "homoglyph" | "typo", distance to the brand's name), ...)."""
+        """((brand index, "exact" | "homoglyph" | "typo" | "affix", distance to the brand's name), ...):
+        the brands a label or hyphen-separated part of one is, looks like, or holds with a boundary."""
         hit = self._token_cache.get(token)
         if hit is None:
-            hit = self._token_hits(token)
+            sk = fold(token)
+            hit = self._lookalikes(token, sk)
+            hit += tuple((i, "affix", 0) for i in self._affixed(sk))
             if len(self._token_cache) >= _TOKEN_CACHE_MAX:
                 self._token_cache.clear()
             self._token_cache[token] = hit
         return hit
 
-    def _token_hits(self, token: str) -> tuple:
-        sk = fold(token)
+    def _lookalikes(self, token: str, sk: str) -> tuple:
         found: dict[int, tuple] = {}
         for i in self.by_skeleton.get(sk, ()):
             name = self.brands[i].name
@@ -85,49 +110,31 @@ class BrandIndex:
                 for i in self._typo1.get(v, ()):
                     if i not in found and keyboard_typo(sk, self.brands[i].skeleton):
                         found[i] = ("typo", osa_distance(token, self.brands[i].name))
-        if self._typo2 and len(sk) >= self._typo2_min:
-            for _bsk, _dist, n in process.extract_iter(sk, self._typo2_skeletons, scorer=OSA.distance,
-                                                      score_cutoff=2):
+        if self._typo2 and self._typo2_min <= len(sk) <= self._typo2_max:
+            for _bsk, _dist, n in process.extract(sk, self._typo2_skeletons, scorer=OSA.distance,
+                                                  score_cutoff=2, limit=None):
                 i = self._typo2[n][0]
                 if i not in found:
                     found[i] = ("typo", osa_distance(token, self.brands[i].name))
         return tuple((i, kind, dist) for i, (kind, dist) in found.items())
 
-    def affix_hits(self, token: str) -> tuple:
-        """Brands `token` holds with a boundary: the brand (or its homoglyph) then, or after, a known word
-        or digits, or between two such words. ``appleid``, ``myapple`` and ``myappleid`` hold apple;
-        ``pineapple`` does not."""
-        hit = self._affix_cache.get(token)
-        if hit is None:
-            found = set()
-            sk = fold(token)
-            found.update(self._brand_then_affix(sk, exact=False))
-            for n in self._affix_lengths:
-                if n < len(sk) and sk[:n] in self.affixes:
-                    found.update(self._brand_then_affix(sk[n:], exact=True))
-            hit = tuple(sorted(found))
-            if len(self._affix_cache) >= _TOKEN_CACHE_MAX:
-                self._affix_cache.clear()
-            self._affix_cache[token] = hit
-        return hit
+    def _affixed(self, sk: str) -> list[int]:
+        """Brands the skeleton `sk` holds with, on each side, nothing, a known word or digits: ``appleid``,
+        ``myapple`` and ``myappleid`` hold apple; ``pineapple`` does not."""
+        found = set()
+        for n in self._all_skeletons.find(sk):
+            bsk = self._skeleton_list[n]
+            if bsk != sk and any(self._is_affix(sk[:i]) and self._is_affix(sk[i + len(bsk):])
+                                 for i in _positions(sk, bsk)):
+                found.update(self.by_skeleton[bsk])
+        return sorted(found)
 
-    def _brand_then_affix(self, sk: str, exact: bool) -> set[int]:
-        """Brands that `sk` starts or ends with next to an affix or digits (or, with `exact`, is)."""
-        by_sk, affixes = self.by_skeleton, self.affixes
-        found = set(by_sk.get(sk, ())) if exact else set()
-        for k in self._lengths:
-            if k >= len(sk):
-                break
-            for brand_part, rest in ((sk[:k], sk[k:]), (sk[-k:], sk[:-k])):
-                if brand_part in by_sk and (rest in affixes or rest.isdigit()):
-                    found.update(by_sk[brand_part])
-        return found
+    def _is_affix(self, part: str) -> bool:
+        return not part or part in self.affixes or part.isdigit()
 
-    def substring_hits(self, text: str) -> list[tuple[int, str]]:
-        """Brands allowed anywhere in a label (`substring: true`, long enough), found in `text` (a name's
-        labels joined by dots): [(brand index, what was found)], the brand spelled out in ASCII text, or
-        its skeleton in the skeleton of an internationalised one (ASCII skeletons match words by chance:
-        "reklama" holds "klama", the skeleton of "klarna")."""
-        if text.isascii():
-            return [(self.substring[n][0], self.substring[n][1]) for n in self._substring_names.find(text)]
+    def skeleton_substring_hits(self, text: str) -> list[tuple[int, str]]:
+        """For internationalised names: brands allowed anywhere in a label (`substring: true`, long enough)
+        whose skeleton is in the skeleton of `text`, as [(brand index, skeleton)]. ASCII names are looked
+        up spelled out (Watchlist.needles): ASCII skeletons match words by chance ("reklama" holds
+        "klama", the skeleton of "klarna")."""
         return [(self.substring[n][0], self.substring[n][2]) for n in self._substring_skeletons.find(fold(text))]

@@ -7,8 +7,8 @@ skeleton for matching. Shape checks are plain functions of those parts.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from publicsuffixlist import PublicSuffixList
 
@@ -17,8 +17,7 @@ from .text import decode_label, digit_letter_switches, fold, longest_consonant_r
 _PSL_ICANN = PublicSuffixList(only_icann=True)  # bundled list: never touches the network
 
 
-@dataclass(frozen=True)
-class Name:
+class Name(NamedTuple):
     domain: str          # normalised: lowercase, no trailing dot, no leading "*."
     root: str            # registrable domain: root label + suffix
     suffix: str          # public suffix (may be a private-section one such as github.io)

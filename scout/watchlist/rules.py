@@ -72,7 +72,10 @@ class Watchlist:
         self.suffix_info = {s: (self.watched_domains.get(s), s in self.ignore_domains, self.tlds.get(s),
                                 s in own, s in self.hosting) for s in keys}
         self.own_labels = frozenset(lab for b in brands for lab in b.any_suffix_labels)
-        self.needles = NeedleIndex([kwf for _k, kwf, _s in self.keywords])
+        # Keywords (their skeletons) and the brands allowed anywhere in a label (spelled out), found in one
+        # pass over a name: indexes below len(self.keywords) are keywords, the rest brands.substring.
+        self.needles = NeedleIndex([kwf for _k, kwf, _s in self.keywords]
+                                   + [name for _i, name, _sk in self.brands.substring])
         self.result_cache: dict[tuple, tuple] = {}
 
     def describe(self) -> str:

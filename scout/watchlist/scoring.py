@@ -90,9 +90,10 @@ def _score(domain: str, root_domain: str, wl: Watchlist) -> tuple[int, list[dict
         return (matches[0]["score"], matches) if matches else (0, [])
     if seen["tld"]:
         matches.append({"rule": "tld", "value": seen["tld"], "score": wl.tlds[seen["tld"]]})
-    matches += _keyword_matches(name, wl, platform)
+    kw_hits, brand_hits = _needles(name, wl)
+    matches += _keyword_matches(name, wl, platform, kw_hits)
     matches += _regex_matches(name, wl)
-    matches += _brand_matches(name, wl)
+    matches += _brand_matches(name, wl, brand_hits)
     matches += _platform_matches(name, platform, seen["hosting"], wl)
     matches += _shape_matches(name, wl)
     if platform and platform != seen["hosting"]:
@@ -160,18 +161,29 @@ def _brands_own(name: Name, seen: dict, platform: str | None, wl: Watchlist) -> 
     return not platform and not seen["tld"] and name.root_label in wl.own_labels
 
 
-def _keyword_matches(name: Name, wl: Watchlist, platform: str | None) -> list[dict]:
+def _needles(name: Name, wl: Watchlist) -> tuple[list[int], list[tuple[int, str]]]:
+    """Keywords in the name (or its skeleton: l0gin), and brands spelled out inside its labels as
+    [(brand index, what was found)]: one pass of the watchlist's needle index."""
+    n_kw = len(wl.keywords)
+    hits = wl.needles.find(name.text)
+    kws = [n for n in hits if n < n_kw]
+    if name.folded != name.text:
+        kws = sorted(set(kws).union(n for n in wl.needles.find(name.folded) if n < n_kw))
+    if name.text.isascii():
+        sub = wl.brands.substring
+        brands = [(sub[n - n_kw][0], sub[n - n_kw][1]) for n in hits if n >= n_kw]
+    else:
+        brands = wl.brands.skeleton_substring_hits(name.text)
+    return kws, brands
+
+
+def _keyword_matches(name: Name, wl: Watchlist, platform: str | None, hits: list[int]) -> list[dict]:
     """Keywords anywhere in the name part, full score in what the registrant chose (the root label, or
     any label on a hosting platform), `keyword_rules.subdomain_percent` of it further left."""
-    if not wl.keywords:
-        return []
-    hits = set(wl.needles.find(name.folded))
-    if name.folded != name.text:
-        hits.update(wl.needles.find(name.text))
     out = []
     root = name.folded.rsplit(".", 1)[-1]
     pct = wl.keyword_rules["subdomain_percent"]
-    for n in sorted(hits):
+    for n in hits:
         kw, kwf, sc = wl.keywords[n]
         where = "root" if platform or kwf in root or kw in name.root_label else "subdomain"
         out.append({"rule": "keyword", "value": kw, "where": where,
@@ -189,7 +201,7 @@ def _regex_matches(name: Name, wl: Watchlist) -> list[dict]:
     return out
 
 
-def _brand_matches(name: Name, wl: Watchlist) -> list[dict]:
+def _brand_matches(name: Name, wl: Watchlist, substring_hits: list[tuple[int, str]]) -> list[dict]:
     """Per brand, the strongest way the name imitates it."""
     idx = wl.brands
     if not len(idx):
@@ -197,11 +209,11 @@ def _brand_matches(name: Name, wl: Watchlist) -> list[dict]:
     best: dict[int, dict] = {}
     last = len(name.labels) - 1
     for li, label in enumerate(name.labels):
-        where = "root" if li == last else "subdomain"
-        for tok in (label, *label.split("-")) if "-" in label else (label,):
-            if tok:
-                _offer_token(best, name, label, tok, where, wl)
-    for i, found in idx.substring_hits(name.text):
+        for tok, i, kind, dist in idx.label_hits(label):
+            m = _brand_match(name, label, tok, i, kind, dist, "root" if li == last else "subdomain", wl)
+            if m:
+                _offer(best, i, m)
+    for i, found in substring_hits:
         for li, label in enumerate(name.labels):
             text = label if name.text.isascii() else fold(label)
             if found in text and found != text:
@@ -211,30 +223,28 @@ def _brand_matches(name: Name, wl: Watchlist) -> list[dict]:
     return [best[i] for i in order]
 
 
-def _offer_token(best: dict, name: Name, label: str, tok: str, where: str, wl: Watchlist) -> None:
-    idx, rules = wl.brands, wl.brand_rules
+def _brand_match(name: Name, label: str, tok: str, i: int, kind: str, dist: int, where: str,
+                 wl: Watchlist) -> dict | None:
+    """The match for one way a token holds brand `i` (see BrandIndex.label_hits), or None."""
+    rules = wl.brand_rules
+    bname = wl.brands.brands[i].name
     whole = tok == label
-    for i, kind, dist in idx.token_hits(tok):
-        bname = idx.brands[i].name
-        if kind == "exact" and where == "subdomain":
-            if not whole and len(bname) < rules["substring_min_length"]:
-                continue  # att-launches.appsflyersdk.com: a short brand inside a subdomain label is a word
-            if bname in name.root_label:
-                continue  # m.alibaba.com.gds.alibabadns.com: the root holds the brand, matched on its own
-        if kind != "exact":
-            m = {"rule": "brand_lookalike", "brand": bname, "label": label, "token": tok, "where": where,
-                 "homoglyph": kind == "homoglyph", "distance": dist, "score": rules["lookalike"]}
-        elif where == "subdomain":
-            m = {"rule": "brand_in_subdomain", "brand": bname, "label": label, "where": where, "root": name.root,
-                 "score": rules["in_subdomain"]}
-        elif whole:
-            m = {"rule": "brand_other_root", "brand": bname, "label": label, "where": where, "root": name.root,
-                 "score": rules["other_root"]}
-        else:
-            m = _in_label(bname, label, where, wl)
-        _offer(best, i, m)
-    for i in idx.affix_hits(tok):
-        _offer(best, i, _in_label(idx.brands[i].name, label, where, wl))
+    if kind == "affix":
+        return _in_label(bname, label, where, wl)
+    if kind != "exact":
+        return {"rule": "brand_lookalike", "brand": bname, "label": label, "token": tok, "where": where,
+                "homoglyph": kind == "homoglyph", "distance": dist, "score": rules["lookalike"]}
+    if where == "subdomain":
+        if not whole and len(bname) < rules["substring_min_length"]:
+            return None  # att-launches.appsflyersdk.com: a short brand inside a subdomain label is a word
+        if bname in name.root_label:
+            return None  # m.alibaba.com.gds.alibabadns.com: the root holds the brand, matched on its own
+        return {"rule": "brand_in_subdomain", "brand": bname, "label": label, "where": where, "root": name.root,
+                "score": rules["in_subdomain"]}
+    if whole:
+        return {"rule": "brand_other_root", "brand": bname, "label": label, "where": where, "root": name.root,
+                "score": rules["other_root"]}
+    return _in_label(bname, label, where, wl)
 
 
 def _in_label(brand: str, label: str, where: str, wl: Watchlist) -> dict:
@@ -258,50 +268,64 @@ def _platform_matches(name: Name, platform: str | None, hosting: str | None, wl:
 
 
 def _shape_matches(name: Name, wl: Watchlist) -> list[dict]:
-    st = wl.structure
     out = []
-
-    def add(rule: str, value) -> None:
-        out.append({"rule": rule, "value": value, "score": st[rule]["score"]})
-
-    if st["fake_tld"]["score"] and (tok := features.fake_tld_token(name, wl.fake_tlds)):
-        add("fake_tld", tok)
-    if st["com_prefix"]["score"] and (tok := features.com_prefix(name, wl.fake_tlds)):
-        add("com_prefix", tok)
-    n = features.hyphen_count(name) if st["many_hyphens"]["score"] else 0
-    if n >= st["many_hyphens"]["min"] > 0:
-        add("many_hyphens", n)
-    n = len(name.labels) - 1
-    if st["deep_subdomain"]["score"] and n >= st["deep_subdomain"]["min"] > 0:
-        add("deep_subdomain", n)
-    root = name.root_label
-    n = features.digit_count(root) if st["digits"]["score"] else 0
-    if n >= st["digits"]["min"] > 0:
-        add("digits", n)
-    if st["random_label"]["score"] and features.looks_random(root, st["random_label"]["min_length"]):
-        add("random_label", root)
-    if st["long_label"]["score"] and len(root) >= st["long_label"]["min"] > 0:
-        add("long_label", len(root))
-    out += _graded_shape(name, st)
+    for rule, check in _SHAPE_CHECKS.items():
+        cfg = wl.structure[rule]
+        if cfg["score"]:
+            hit = check(name, cfg, wl)
+            if hit is not None:
+                value, points = hit
+                out.append({"rule": rule, "value": value, "score": points})
     return out
 
 
-def _graded_shape(name: Name, st: dict) -> list[dict]:
-    """Rules whose points grow with what they count: `score` points per character of the root label past
-    `from` and per hyphen in it (each up to `max` of them); a machine-made subdomain label."""
-    out = []
+def _at_least(n: int, cfg: dict, key: str = "min"):
+    return (n, cfg["score"]) if n >= cfg[key] > 0 else None
+
+
+def _fake_tld(name: Name, cfg: dict, wl: Watchlist):
+    tok = features.fake_tld_token(name, wl.fake_tlds)
+    return (tok, cfg["score"]) if tok else None
+
+
+def _com_prefix(name: Name, cfg: dict, wl: Watchlist):
+    tok = features.com_prefix(name, wl.fake_tlds)
+    return (tok, cfg["score"]) if tok else None
+
+
+def _random_label(name: Name, cfg: dict, wl: Watchlist):
     root = name.root_label
-    rule = st["label_length"]
-    n = min(len(root) - rule["from"], rule["max"])
-    if rule["score"] and n > 0:
-        out.append({"rule": "label_length", "value": len(root), "score": n * rule["score"]})
-    rule = st["root_hyphens"]
-    n = min(root.count("-") - (2 if root.startswith("xn--") else 0), rule["max"])
-    if rule["score"] and n > 0:
-        out.append({"rule": "root_hyphens", "value": n, "score": n * rule["score"]})
-    rule = st["random_subdomain"]
-    if rule["score"]:
-        hit = next((lab for lab in name.subdomains if features.looks_random(lab, rule["min_length"])), None)
-        if hit:
-            out.append({"rule": "random_subdomain", "value": hit, "score": rule["score"]})
-    return out
+    return (root, cfg["score"]) if features.looks_random(root, cfg["min_length"]) else None
+
+
+def _per_unit(n: int, cfg: dict, value):
+    """`score` points per unit of `n` (up to `max` units)."""
+    n = min(n, cfg["max"])
+    return (value, n * cfg["score"]) if n > 0 else None
+
+
+def _root_hyphens(name: Name, cfg: dict, wl: Watchlist):
+    root = name.root_label
+    n = root.count("-") - (2 if root.startswith("xn--") else 0)
+    return _per_unit(n, cfg, min(n, cfg["max"]))
+
+
+def _random_subdomain(name: Name, cfg: dict, wl: Watchlist):
+    hit = next((lab for lab in name.subdomains if features.looks_random(lab, cfg["min_length"])), None)
+    return (hit, cfg["score"]) if hit else None
+
+
+# Checks on the name's form (the `structure` section), in the order their matches are listed. Each gives
+# (value, points) or None; rules whose score is 0 are not run.
+_SHAPE_CHECKS = {
+    "fake_tld": _fake_tld,
+    "com_prefix": _com_prefix,
+    "many_hyphens": lambda name, cfg, wl: _at_least(features.hyphen_count(name), cfg),
+    "deep_subdomain": lambda name, cfg, wl: _at_least(len(name.labels) - 1, cfg),
+    "digits": lambda name, cfg, wl: _at_least(features.digit_count(name.root_label), cfg),
+    "random_label": _random_label,
+    "long_label": lambda name, cfg, wl: _at_least(len(name.root_label), cfg),
+    "label_length": lambda name, cfg, wl: _per_unit(len(name.root_label) - cfg["from"], cfg, len(name.root_label)),
+    "root_hyphens": _root_hyphens,
+    "random_subdomain": _random_subdomain,
+}

@@ -162,8 +162,11 @@ class NeedleIndex:
         self.trigrams = frozenset(self.by_trigram)
 
     def find(self, text: str) -> list[int]:
-        found = set()
-        for g in self.trigrams.intersection([text[i:i + 3] for i in range(len(text) - 2)]):
-            found.update(n for n, needle in self.by_trigram[g] if needle in text)
-        found.update(n for n, needle in self.short if needle in text)
-        return sorted(found)
+        """Indexes of the needles found in `text`, in order."""
+        grams = self.trigrams.intersection([text[i:i + 3] for i in range(len(text) - 2)])
+        found = [n for g in grams for n, needle in self.by_trigram[g] if needle in text]
+        if self.short:
+            found += [n for n, needle in self.short if needle in text]
+        if len(found) > 1:
+            found = sorted(set(found))
+        return found
