@@ -35,11 +35,6 @@ def _positions(text: str, part: str):
         i = text.find(part, i + 1)
 
 
-def _deletions1(s: str) -> list[str]:
-    """`s` and every string made from it by deleting one character."""
-    return [s] + [s[:i] + s[i + 1:] for i in range(len(s))]
-
-
 class BrandIndex:
     """The brands of a watchlist, indexed. Treat as immutable (the caches are private)."""
 
@@ -47,20 +42,13 @@ class BrandIndex:
         self.brands = tuple(brands)
         self.affixes = affixes
         self.by_skeleton: dict[str, tuple[int, ...]] = {}
-        typo1: dict[str, set[int]] = {}
-        self._typo2: list[tuple[int, str]] = []
         for i, b in enumerate(self.brands):
             self.by_skeleton[b.skeleton] = self.by_skeleton.get(b.skeleton, ()) + (i,)
-            if b.max_distance == 1:
-                for v in _deletions1(b.skeleton):
-                    typo1.setdefault(v, set()).add(i)
-            elif b.max_distance >= 2:
-                self._typo2.append((i, b.skeleton))
-        self._typo1 = {k: tuple(v) for k, v in typo1.items()}
-        self._typo2_skeletons = [bsk for _i, bsk in self._typo2]
-        self._typo2_min = min((len(bsk) for bsk in self._typo2_skeletons), default=0) - 2
-        self._typo2_max = max((len(bsk) for bsk in self._typo2_skeletons), default=0) + 2
-        self._typo1_lengths = {len(b.skeleton) + d for b in self.brands if b.max_distance == 1 for d in (-1, 0, 1)}
+        # Brands matched with typos: one rapidfuzz pass (in C) over their skeletons finds every one within
+        # edit distance 2; distance-1 brands then need a plausible slip (keyboard_typo).
+        self._typo = [(i, b.skeleton, b.max_distance) for i, b in enumerate(self.brands) if b.max_distance]
+        self._typo_skeletons = [bsk for _i, bsk, _d in self._typo]
+        self._typo_lengths = frozenset(len(bsk) + d for _i, bsk, k in self._typo for d in range(-k, k + 1))
         self.substring = tuple((i, b.name, b.skeleton) for i, b in enumerate(self.brands)
                                if b.substring and len(b.skeleton) >= substring_min_length)
         self._substring_skeletons = NeedleIndex([sk for _i, _name, sk in self.substring])
@@ -105,16 +93,11 @@ class BrandIndex:
         for i in self.by_skeleton.get(sk, ()):
             name = self.brands[i].name
             found[i] = ("exact", 0) if token == name else ("homoglyph", osa_distance(token, name))
-        if len(sk) in self._typo1_lengths:
-            for v in _deletions1(sk):
-                for i in self._typo1.get(v, ()):
-                    if i not in found and keyboard_typo(sk, self.brands[i].skeleton):
-                        found[i] = ("typo", osa_distance(token, self.brands[i].name))
-        if self._typo2 and self._typo2_min <= len(sk) <= self._typo2_max:
-            for _bsk, _dist, n in process.extract(sk, self._typo2_skeletons, scorer=OSA.distance,
-                                                  score_cutoff=2, limit=None):
-                i = self._typo2[n][0]
-                if i not in found:
+        if len(sk) in self._typo_lengths:
+            for bsk, dist, n in process.extract(sk, self._typo_skeletons, scorer=OSA.distance, score_cutoff=2,
+                                                limit=None):
+                i, _bsk, k = self._typo[n]
+                if i not in found and 0 < dist <= k and (k > 1 or keyboard_typo(sk, bsk)):
                     found[i] = ("typo", osa_distance(token, self.brands[i].name))
         return tuple((i, kind, dist) for i, (kind, dist) in found.items())
 

@@ -7,14 +7,16 @@ skeleton for matching. Shape checks are plain functions of those parts.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import NamedTuple
 
 from publicsuffixlist import PublicSuffixList
 
-from .text import decode_label, digit_letter_switches, fold, longest_consonant_run
+from .text import decode_label, digit_letter_switches, fold
 
 _PSL_ICANN = PublicSuffixList(only_icann=True)  # bundled list: never touches the network
+_FIVE_CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]{5}")
 
 
 class Name(NamedTuple):
@@ -96,13 +98,15 @@ def digit_count(label: str) -> int:
 def looks_random(label: str, min_length: int) -> bool:
     """A machine-made label: long enough and with a run of five consonants, or digits and letters
     switching back and forth (a7k3x9), or hardly any vowels."""
+    if len(label) < min_length:
+        return False
     core = label.replace("-", "")
     if len(core) < min_length or not core.isascii():
         return False
-    letters = [c for c in core if c.isalpha()]
-    vowels = sum(1 for c in letters if c in "aeiou")
-    return (longest_consonant_run(core) >= 5 or digit_letter_switches(core) >= 3
-            or (len(letters) >= min_length and vowels < 0.2 * len(letters)))
+    if _FIVE_CONSONANTS.search(core) or digit_letter_switches(core) >= 3:
+        return True
+    letters = sum(map(str.isalpha, core))
+    return letters >= min_length and sum(map(core.count, "aeiou")) < 0.2 * letters
 
 
 def fake_tld_token(name: Name, fake: frozenset) -> str | None:

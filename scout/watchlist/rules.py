@@ -63,6 +63,7 @@ class Watchlist:
         self.brands = BrandIndex(brands, affixes, brand_rules["substring_min_length"])
         self.structure = {k: dict(v) for k, v in structure.items()}
         self.fake_tlds = frozenset(self.structure["fake_tld"]["labels"])
+        self.shape_rules = tuple((k, v) for k, v in self.structure.items() if v["score"])  # the ones that score
         self.platforms = {**_DEFAULT_PLATFORMS, **(platforms or {})}
         self.hosting = frozenset(self.platforms["hosting_suffixes"])
         # Everything looked up by a suffix of the name, in one dict:

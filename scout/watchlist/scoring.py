@@ -269,13 +269,10 @@ def _platform_matches(name: Name, platform: str | None, hosting: str | None, wl:
 
 def _shape_matches(name: Name, wl: Watchlist) -> list[dict]:
     out = []
-    for rule, check in _SHAPE_CHECKS.items():
-        cfg = wl.structure[rule]
-        if cfg["score"]:
-            hit = check(name, cfg, wl)
-            if hit is not None:
-                value, points = hit
-                out.append({"rule": rule, "value": value, "score": points})
+    for rule, cfg in wl.shape_rules:
+        hit = _SHAPE_CHECKS[rule](name, cfg, wl)
+        if hit is not None:
+            out.append({"rule": rule, "value": hit[0], "score": hit[1]})
     return out
 
 
@@ -315,8 +312,8 @@ def _random_subdomain(name: Name, cfg: dict, wl: Watchlist):
     return (hit, cfg["score"]) if hit else None
 
 
-# Checks on the name's form (the `structure` section), in the order their matches are listed. Each gives
-# (value, points) or None; rules whose score is 0 are not run.
+# Checks on the name's form (the `structure` section, whose order is the order matches are listed in).
+# Each gives (value, points) or None; rules whose score is 0 are not run.
 _SHAPE_CHECKS = {
     "fake_tld": _fake_tld,
     "com_prefix": _com_prefix,
