@@ -134,12 +134,7 @@ def entropy(text: str) -> float:
     return -sum(k / n * math.log2(k / n) for k in Counter(text).values())
 
 
-_CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]+")
 _ALNUM_RUN = re.compile(r"[0-9]+|[a-z]+")
-
-
-def longest_consonant_run(text: str) -> int:
-    return max(map(len, _CONSONANT_RUN.findall(text)), default=0)
 
 
 def digit_letter_switches(text: str) -> int:
