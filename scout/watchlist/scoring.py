@@ -96,7 +96,7 @@ def _score(domain: str, root_domain: str, wl: Watchlist) -> tuple[int, list[dict
     matches += _brand_matches(name, wl, brand_hits)
     matches += _platform_matches(name, platform, seen["hosting"], wl)
     matches += _shape_matches(name, wl)
-    if platform and platform != seen["hosting"]:
+    if platform and platform != seen["hosting"] and wl.platforms["infrastructure_percent"] < 100:
         _discount_infrastructure(matches, platform, wl.platforms["infrastructure_percent"])
     return sum(m["score"] for m in matches), matches
 
@@ -109,8 +109,8 @@ _NAMING_RULES = frozenset(("brand_in_subdomain", "brand_in_label", "brand_lookal
 def _discount_infrastructure(matches: list[dict], platform: str, pct: int) -> None:
     """CDN and cloud endpoints (provider suffixes that are not hosting platforms) are machine-made and
     spell their customers' names left of the root: itunes-apple.com.akadns.net,
-    app-1894220976.us-east-2.elb.amazonaws.com. Brand and TLD-looking matches in their subdomains count
-    nothing, the other shape rules `pct` %."""
+    app-1894220976.us-east-2.elb.amazonaws.com. With `platforms.infrastructure_percent` below 100, brand
+    and TLD-looking matches in their subdomains count nothing there, the other shape rules `pct` %."""
     for m in matches:
         if m["rule"] in _KEPT_ON_ENDPOINTS:
             continue
