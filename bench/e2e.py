@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def prefill_whois(store, domains: list[str], nets: list[str]) -> None:
     """The warm cache: a domain WHOIS answer for every root and an IP WHOIS answer per /24 network."""
-    from scout.producer.names import root_domain
+    from scout.names import root_domain
     from scout.stages.ipcache import NET_LENGTHS
     from scout.store import PREFIX
 

@@ -12,7 +12,7 @@ from scout.counters import Counters
 
 def make_items(n: int) -> list[dict]:
     from bench.workload import domains_only_frames
-    from scout.producer.names import normalise_domain, root_domain
+    from scout.names import normalise_domain, root_domain
 
     now = time.time()
     items, seen = [], set()

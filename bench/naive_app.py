@@ -52,7 +52,7 @@ def store():
 @app.task(name="naive.dns")
 def dns(domain, seen):
     from scout.stages import dns as dns_stage
-    from scout.producer.names import root_domain
+    from scout.names import root_domain
 
     rec = dns_stage.resolve_batch([domain], settings())[0]
     rec.pop("transient", None)

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workloads, under 2 minutes")
     ap.add_argument("--only", default="",
-                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,whois_accuracy")
+                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,whois_accuracy,watchlist")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
     P = QUICK if args.quick else FULL
@@ -178,12 +178,23 @@ def main(argv=None) -> int:
             ct = json.loads(out.stdout.strip().splitlines()[-1])
             fig.update({"ct_decode_certs_per_s": ct["ct_decode_certs_per_s"],
                         "ct_decode_baseline_per_s": ct["baseline_load_der_per_s"], "ct_decode_ratio": ct["ratio"]})
+        if want("watchlist"):
+            from bench.watchlist_bench import bench_watchlist
+
+            log("watchlist: evaluation lists, ablation, speed")
+            fig.update(bench_watchlist())
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     fig["seconds"] = round(time.time() - started, 1)
     fig["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    report = fig.pop("watchlist_report", None)
     print_table(fig)
+    if report:
+        from bench.watchlist_bench import print_ablation
+
+        print("\n".join(report))
+        print_ablation(fig["watchlist_ablation"])
     print(json.dumps(fig, sort_keys=True))
     return 0
 
@@ -217,6 +228,12 @@ ROWS = [
     ("WHOIS no match as not_found % (vs p-w)", "whois_notfound_pct", "whois_notfound_baseline_pct", None, ">= 98"),
     ("WHOIS answers parsed/s (vs python-whois)", "whois_parse_per_s", "whois_parse_baseline_per_s",
      "whois_parse_ratio", ""),
+    ("watchlist names/s, cold (vs phishing_catcher)", "watchlist_names_per_s_cold", "watchlist_baseline_names_per_s",
+     "watchlist_speed_ratio", ">= 20,000"),
+    ("  warm token caches", "watchlist_names_per_s_warm", None, None, ""),
+    ("watchlist caught@1% vs benign_top (x baseline)", "watchlist_caught_ratio_benign_top", None, None, ">= 2x"),
+    ("watchlist caught@1% vs benign_tail (x baseline)", "watchlist_caught_ratio_benign_tail", None, None, ">= 2x"),
+    ("watchlist caught@1% vs benign_hosts (x baseline)", "watchlist_caught_ratio_benign_hosts", None, None, ">= 5x"),
 ]
 
 

@@ -13,11 +13,13 @@ The folders follow a domain's way through the system:
     cli/        the `scout` command, thin over the folders above
 
 At the top: config.py (every setting), celery.py (the Celery app), queues.py (queues and routing),
-counters.py (a process's own counters).
+counters.py (a process's own counters), names.py (domain names: normalise, registrable root; shared by
+the producer, the watchlist and the CLI).
 
 Import rules (tests/test_layout.py holds every module to them; each folder's __init__ has its own line,
 these are the parts without one):
-    config, queues, counters, whois, watchlist: May import: nothing.
+    config, queues, counters, names, whois: May import: nothing.
+    watchlist: May import: names.
     celery: May import: config.
     __main__: May import: cli.
 """

@@ -17,7 +17,7 @@ from scout.stages import document as output
 from scout.config import load_settings
 from scout.counters import Counters
 from scout.producer.sinks import Sink
-from scout.producer.names import normalise_domain, root_domain
+from scout.names import normalise_domain, root_domain
 from scout.producer.producer import Producer
 from scout.store import MemoryStore
 from tests.reliability_helpers import HostileDNS

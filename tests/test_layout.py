@@ -18,14 +18,7 @@ PACKAGE = ROOT / "scout"
 MAX_FUNCTION_LINES = 60
 
 # Functions allowed to be longer, each with the reason. Keep this short: split a long function instead.
-LONG_FUNCTIONS_ALLOWED = {
-    # scout/whois/* is being rewritten on another branch (WHOIS parsing and the network layer); it is
-    # left as it is here so that rewrite merges cleanly.
-    ("whois", "*"),
-    # scout/watchlist.py is being turned into a scout/watchlist/ package on another branch, which
-    # rewrites these; left unchanged here for the same reason.
-    ("watchlist", "_score"), ("watchlist", "_parse"), ("watchlist", "Watchlist.__init__"),
-}
+LONG_FUNCTIONS_ALLOWED: set = set()
 
 
 def module_name(path: Path) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from scout.sources.frames import parse_frame
-from scout.producer.names import normalise_domain
+from scout.names import normalise_domain
 from tests.conftest import (FIXTURE, emptied_redis, redis_db, free_port, need_service, port_open, read_documents, run_scout,
                             scout_env, validate_documents, wait_for)
 

@@ -315,7 +315,7 @@ def test_former_two_step_whois_chain_failed_entries_and_queued_messages_still_ru
     `ip_whois`) and chains in the broker: the entry is retried from today's whois step, the chains run
     through the former step names, and every domain is saved."""
     from scout.stages.dns import resolve_batch
-    from scout.producer.names import root_domain
+    from scout.names import root_domain
     from scout.stages.failures import record_failure
     from scout.store import RedisStore
 

@@ -17,7 +17,7 @@ import pytest
 from scout.stages import document as output
 from scout.config import load_settings
 from scout.sources.frames import parse_frame
-from scout.producer.names import normalise_domain, root_domain
+from scout.names import normalise_domain, root_domain
 from tests.conftest import (FIXTURE, ROOT, read_documents, run_scout, scout_env, validate_documents,
                             wait_for)
 from tests.servers.processes import reading, stop_gracefully

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from scout.cli import score as score_cli
+from scout.config import Settings
 from scout.watchlist import (DEFAULT_WATCHLIST_PATH, Watchlist, WatchlistError, WatchlistHolder, decode_label,
                              fold, load_watchlist, osa_distance, score_domain)
 
@@ -19,92 +20,136 @@ def default() -> Watchlist:
     return load_watchlist(None)
 
 
-# (domain as the pipeline hands it over, its root domain, score, rules that fired as "rule:brand-or-value")
+# (domain as the pipeline hands it over, its root domain (PSL with its private section, as scout.names gives
+# it), whether the default alert fires, rules that fired as "rule:brand-or-value")
 DEFAULT_TABLE = [
-    # ordinary names and the brands' own domains
-    ("example.com", "example.com", 0, []),
-    ("www.example.com", "example.com", 0, []),
-    ("paypal.com", "paypal.com", 0, []),
-    ("www.paypal.com", "paypal.com", 0, []),
-    ("amazon.co.uk", "amazon.co.uk", 0, []),
-    ("login.microsoftonline.com", "microsoftonline.com", 25, ["keyword:login"]),
+    # ordinary names and the brands' own domains (a brand's own domain is allow-listed whole)
+    ('example.com', 'example.com', False, []),
+    ('www.example.com', 'example.com', False, []),
+    ('paypal.com', 'paypal.com', False, []),
+    ('www.paypal.com', 'paypal.com', False, []),
+    ('amazon.co.uk', 'amazon.co.uk', False, []),
+    ('login.microsoftonline.com', 'microsoftonline.com', False, []),
     # brands that are words, or parts of words: no false alarm
-    ("purchase.com", "purchase.com", 0, []),
-    ("pineapple.com", "pineapple.com", 0, []),
-    ("apply.com", "apply.com", 0, []),
-    # homoglyphs and punycode
-    ("xn--pypal-4ve.com", "xn--pypal-4ve.com", 70, ["brand_lookalike:paypal"]),        # pаypal, Cyrillic а
-    ("xn--80ak6aa92e.com", "xn--80ak6aa92e.com", 70, ["brand_lookalike:apple"]),       # аррӏе, all Cyrillic
-    ("xn--coinbas-hya.com", "xn--coinbas-hya.com", 70, ["brand_lookalike:coinbase"]),  # coinbasé
-    ("paypa1.com", "paypa1.com", 70, ["brand_lookalike:paypal"]),
-    ("g00gle.com", "g00gle.com", 70, ["brand_lookalike:google"]),
-    ("rnicrosoft.com", "rnicrosoft.com", 70, ["brand_lookalike:microsoft"]),
-    # typos (edit distance, a swap counts once)
-    ("goggle.com", "goggle.com", 70, ["brand_lookalike:google"]),
-    ("wellsfarqo.com", "wellsfarqo.com", 70, ["brand_lookalike:wellsfargo"]),
-    ("bankofamerlca.com", "bankofamerlca.com", 70, ["brand_lookalike:bankofamerica"]),
-    ("bnakofamerica.com", "bnakofamerica.com", 70, ["brand_lookalike:bankofamerica"]),
+    ('purchase.com', 'purchase.com', False, []),
+    ('pineapple.com', 'pineapple.com', False, ['label_length:9']),
+    ('apply.com', 'apply.com', False, []),
+    # homoglyphs (Unicode confusables) and punycode
+    ('xn--pypal-4ve.com', 'xn--pypal-4ve.com', True, ['brand_lookalike:paypal']),
+    ('xn--80ak6aa92e.com', 'xn--80ak6aa92e.com', True, ['brand_lookalike:apple']),
+    ('xn--coinbas-hya.com', 'xn--coinbas-hya.com', True, ['brand_lookalike:coinbase']),
+    ('paypa1.com', 'paypa1.com', True, ['brand_lookalike:paypal']),
+    ('g00gle.com', 'g00gle.com', True, ['brand_lookalike:google']),
+    # ASCII look-alikes and keyboard slips (a neighbouring key, a swap, a doubled or left-out letter)
+    ('rnicrosoft.com', 'rnicrosoft.com', True, ['brand_lookalike:microsoft', 'label_length:10']),
+    ('goggle.com', 'goggle.com', True, ['brand_lookalike:google']),
+    ('wellsfarqo.com', 'wellsfarqo.com', True, ['brand_lookalike:wellsfargo', 'label_length:10']),
+    ('bankofamerlca.com', 'bankofamerlca.com', True, ['brand_lookalike:bankofamerica', 'label_length:13']),
+    ('bnakofamerica.com', 'bnakofamerica.com', True, ['brand_lookalike:bankofamerica', 'label_length:13']),
     # brand inside a longer label, in a subdomain of another root, on a root it does not own
-    ("paypal-login.com", "paypal-login.com", 75, ["keyword:login", "brand_in_label:paypal"]),
-    ("mypaypalhelp.net", "mypaypalhelp.net", 50, ["brand_in_label:paypal"]),
-    ("chase-login.com", "chase-login.com", 75, ["keyword:login", "brand_in_label:chase"]),
-    ("metamask-wallet.io", "metamask-wallet.io", 75, ["keyword:wallet", "brand_in_label:metamask"]),
-    ("paypal.com.evil.example", "evil.example", 80, ["brand_in_subdomain:paypal", "fake_tld:com"]),
-    ("secure-paypal.evil.example", "evil.example", 80, ["keyword:secure", "brand_in_subdomain:paypal"]),
-    ("paypal.tk", "paypal.tk", 50, ["tld:tk", "brand_other_root:paypal"]),
+    ('paypal-login.com', 'paypal-login.com', True, ['keyword:login', 'brand_in_label:paypal', 'label_length:12', 'root_hyphens:1']),
+    ('mypaypalhelp.net', 'mypaypalhelp.net', False, ['brand_in_label:paypal', 'label_length:12']),
+    ('chase-login.com', 'chase-login.com', True, ['keyword:login', 'brand_in_label:chase', 'label_length:11', 'root_hyphens:1']),
+    ('metamask-wallet.io', 'metamask-wallet.io', True, ['keyword:wallet', 'brand_in_label:metamask', 'label_length:15', 'root_hyphens:1']),
+    ('paypal.com.evil.example', 'evil.example', True, ['brand_in_subdomain:paypal', 'fake_tld:com']),
+    ('secure-paypal.evil.example', 'evil.example', True, ['keyword:secure', 'brand_in_subdomain:paypal']),
+    ('paypal.tk', 'paypal.tk', True, ['tld:tk', 'brand_other_root:paypal']),
     # combinations
-    ("paypa1.tk", "paypa1.tk", 90, ["tld:tk", "brand_lookalike:paypal"]),
-    ("amaz0n-verify-account.top", "amaz0n-verify-account.top", 130,
-     ["tld:top", "keyword:verify", "keyword:account", "brand_lookalike:amazon"]),
-    ("apple.com.verify-id.cf", "verify-id.cf", 125,
-     ["tld:cf", "keyword:verify", "brand_in_subdomain:apple", "fake_tld:com"]),
-    ("*.paypal-secure.support", "paypal-secure.support", 85,
-     ["tld:support", "keyword:secure", "brand_in_label:paypal"]),
-    # keywords, suspicious TLDs, regexes, shape
-    ("verify-wallet.xyz", "verify-wallet.xyz", 60, ["tld:xyz", "keyword:verify", "keyword:wallet"]),
-    ("secure-login-account-update.example.com", "example.com", 100,
-     ["keyword:login", "keyword:secure", "keyword:account", "keyword:update", "regex:keyword-pair"]),
-    ("l0gin.example.org", "example.org", 25, ["keyword:login"]),
-    ("login2.example.net", "example.net", 35, ["keyword:login", "regex:numbered-login"]),
-    ("a.b.c.d.example.com", "example.com", 10, ["deep_subdomain:4"]),
-    ("ec2-1-2-3-4.compute-1.amazonaws.com", "compute-1.amazonaws.com", 0, []),   # ignored
+    ('paypa1.tk', 'paypa1.tk', True, ['tld:tk', 'brand_lookalike:paypal']),
+    ('amaz0n-verify-account.top', 'amaz0n-verify-account.top', True, ['tld:top', 'keyword:verify', 'keyword:account', 'brand_lookalike:amazon', 'label_length:21', 'root_hyphens:2']),
+    ('apple.com.verify-id.cf', 'verify-id.cf', True, ['tld:cf', 'keyword:verify', 'brand_in_subdomain:apple', 'fake_tld:com', 'label_length:9', 'root_hyphens:1']),
+    ('*.paypal-secure.support', 'paypal-secure.support', True, ['tld:support', 'keyword:secure', 'brand_in_label:paypal', 'label_length:13', 'root_hyphens:1']),
+    # keywords (in the root label in full, further left 75 %), suspicious TLDs, regexes, shape
+    ('verify-wallet.xyz', 'verify-wallet.xyz', True, ['tld:xyz', 'keyword:verify', 'keyword:wallet', 'label_length:13', 'root_hyphens:1']),
+    ('secure-login-account-update.example.com', 'example.com', True, ['keyword:login', 'keyword:secure', 'keyword:account', 'keyword:update', 'regex:keyword-pair']),
+    ('l0gin.example.org', 'example.org', False, ['keyword:login']),
+    ('login2.example.net', 'example.net', False, ['keyword:login', 'regex:numbered-login']),
+    ('a.b.c.d.example.com', 'example.com', False, []),
+    ('ec2-1-2-3-4.compute-1.amazonaws.com', 'compute-1.amazonaws.com', False, []),
     # garbage punycode is kept as it is, never raises
-    ("xn--bad-.com", "xn--bad-.com", 0, []),
-    ("xn--zz.xn--.com", "xn--.com", 0, []),
+    ('xn--bad-.com', 'xn--bad-.com', False, []),
+    ('xn--zz.xn--.com', 'xn--.com', False, []),
+    # issue 19, false positives: 'cloud' is no slip on 'icloud', brands' own domains, telegra.ph, CDN
+    # endpoints that spell their customers' names, a hosting platform alone
+    ('pcloud.com', 'pcloud.com', False, []),
+    ('cloud.com', 'cloud.com', False, []),
+    ('ns-cloud-a1.googledomains.com', 'googledomains.com', False, []),
+    ('googlevideo.com', 'googlevideo.com', False, []),
+    ('rr1---sn-hp57ynss.googlevideo.com', 'googlevideo.com', False, []),
+    ('googletagmanager.com', 'googletagmanager.com', False, []),
+    ('amazon-adsystem.com', 'amazon-adsystem.com', False, []),
+    ('tiktokv.com', 'tiktokv.com', False, []),
+    ('tiktokcdn-us.com', 'tiktokcdn-us.com', False, []),
+    ('telegra.ph', 'telegra.ph', False, []),
+    ('p59-buy-lb.itunes-apple.com.akadns.net', 'com.akadns.net', False, ['brand_in_subdomain:apple', 'brand_in_subdomain:itunes', 'private_suffix:akadns.net', 'random_subdomain:p59-buy-lb']),
+    ('bucket.s3.amazonaws.com', 'bucket.s3.amazonaws.com', False, ['hosting_platform:s3.amazonaws.com']),
+    ('appleid-verify.com', 'appleid-verify.com', True, ['keyword:verify', 'brand_in_label:apple', 'label_length:14', 'root_hyphens:1']),
+    # issue 19, misses: brand forms (appleid), hosting and object-storage platforms, IPFS gateways,
+    # com- tricks and lookalike registrations with extra words; label.* only under trusted TLDs
+    ('myappleid-support.net', 'myappleid-support.net', True, ['keyword:support', 'brand_in_label:apple', 'label_length:17', 'root_hyphens:1']),
+    ('appleid.com-secure.top', 'com-secure.top', True, ['tld:top', 'keyword:secure', 'brand_in_label:apple', 'fake_tld:com', 'com_prefix:com', 'label_length:10', 'root_hyphens:1']),
+    ('paypal-login.weeblysite.com', 'weeblysite.com', True, ['keyword:login', 'brand_in_label:paypal', 'hosting_platform:weeblysite.com', 'label_length:12', 'root_hyphens:1']),
+    ('secure-account-update.000webhostapp.com', '000webhostapp.com', True, ['keyword:secure', 'keyword:account', 'keyword:update', 'regex:keyword-pair', 'hosting_platform:000webhostapp.com', 'label_length:21', 'root_hyphens:2']),
+    ('invoice-payment.us-east-1.linodeobjects.com', 'invoice-payment.us-east-1.linodeobjects.com', True, ['keyword:invoice', 'keyword:payment', 'hosting_platform:linodeobjects.com', 'label_length:15', 'root_hyphens:1']),
+    ('bafybeigdyrztz4y6nq2c2n5xz4dg4gcb2k3jx5s7lwm2qbxk2o6o6hd3kq.ipfs.dweb.link', 'bafybeigdyrztz4y6nq2c2n5xz4dg4gcb2k3jx5s7lwm2qbxk2o6o6hd3kq.ipfs.dweb.link', True, ['tld:link', 'hosting_platform:ipfs.dweb.link', 'digits:16', 'label_length:59']),
+    ('ezpass.com-tollpay.top', 'com-tollpay.top', True, ['tld:top', 'keyword:toll', 'brand_in_subdomain:ezpass', 'fake_tld:com', 'com_prefix:com', 'label_length:11', 'root_hyphens:1']),
+    ('state-gov-toll.life', 'state-gov-toll.life', True, ['tld:life', 'keyword:toll', 'fake_tld:gov', 'label_length:14', 'root_hyphens:2']),
+    ('google.de', 'google.de', False, []),
+    ('google.tk', 'google.tk', True, ['tld:tk', 'brand_other_root:google']),
 ]
+DEFAULT_ALERT = Settings().alert_min_score
 
 
 def _summary(matches: list[dict]) -> list[str]:
     return [f"{m['rule']}:{m.get('brand', m.get('value'))}" for m in matches]
 
 
-@pytest.mark.parametrize("domain,root,score,rules", DEFAULT_TABLE, ids=[t[0] for t in DEFAULT_TABLE])
-def test_default_watchlist_scores(default, domain, root, score, rules):
+@pytest.mark.parametrize("domain,root,alert,rules", DEFAULT_TABLE, ids=[t[0] for t in DEFAULT_TABLE])
+def test_default_watchlist_scores(default, domain, root, alert, rules):
+    # The bundled weights are tuned by measurement (bench/RESULTS.md): pinned here is what fires and
+    # whether the default alert does, not each number.
     got_score, matches = score_domain(domain, root, default)
-    assert (got_score, _summary(matches)) == (score, rules)
+    assert (got_score >= DEFAULT_ALERT, _summary(matches)) == (alert, rules), got_score
     assert got_score == sum(m["score"] for m in matches)
+    assert all(m["score"] >= 0 for m in matches)
     json.dumps(matches)  # documents carry them: must serialise
 
 
 def test_match_shapes(default):
-    _, m = score_domain("xn--pypal-4ve.com", "xn--pypal-4ve.com", default)
-    assert m == [{"rule": "brand_lookalike", "brand": "paypal", "label": "pаypal", "token": "pаypal",
-                  "where": "root", "homoglyph": True, "distance": 1, "score": 70}]
-    _, m = score_domain("paypal.com.evil.example", "evil.example", default)
-    assert m[0] == {"rule": "brand_in_subdomain", "brand": "paypal", "label": "paypal", "where": "subdomain",
-                    "root": "evil.example", "score": 60}
+    # Each match says which rule fired, what it saw and what it added; the score is their sum.
+    assert score_domain("xn--pypal-4ve.com", "xn--pypal-4ve.com", default) == (60, [
+        {"rule": "brand_lookalike", "brand": "paypal", "label": "pаypal", "token": "pаypal", "where": "root",
+         "homoglyph": True, "distance": 1, "score": 60}])
+    assert score_domain("paypal.com.evil.example", "evil.example", default) == (60, [
+        {"rule": "brand_in_subdomain", "brand": "paypal", "label": "paypal", "where": "subdomain",
+         "root": "evil.example", "score": 45},
+        {"rule": "fake_tld", "value": "com", "score": 15}])
     _, m = score_domain("amaz0n-verify.top", "amaz0n-verify.top", default)
     look = [x for x in m if x["rule"] == "brand_lookalike"][0]
     assert (look["label"], look["token"]) == ("amaz0n-verify", "amaz0n")
     _, m = score_domain("paypal-login.com", "paypal-login.com", default)
-    assert {"rule": "keyword", "value": "login", "score": 25} in m
+    assert {"rule": "keyword", "value": "login", "where": "root", "score": 25} in m
+    assert {"rule": "root_hyphens", "value": 1, "score": 4} in m
+    # keywords left of an ordinary root count 75 %; on a hosting platform every label is the user's
+    _, m = score_domain("login.example.com", "example.com", default)
+    assert m == [{"rule": "keyword", "value": "login", "where": "subdomain", "score": 18}]
+    _, m = score_domain("login.x1.weeblysite.com", "weeblysite.com", default)
+    assert {"rule": "keyword", "value": "login", "where": "root", "score": 25} in m
+    assert {"rule": "hosting_platform", "value": "weeblysite.com", "score": 45} in m
+    # a CDN endpoint spells its customer's name: brand matches there are listed, worth nothing
+    _, m = score_domain("paypal.com.edgekey.net", "com.edgekey.net", default)
+    brand = [x for x in m if x["rule"] == "brand_in_subdomain"][0]
+    assert (brand["score"], brand["endpoint_of"]) == (0, "edgekey.net")
 
 
 def test_root_domain_fallback(default):
     # An empty or inconsistent root falls back to the last two labels.
-    assert score_domain("paypal.com.evil.example", "", default)[0] == 80
-    assert score_domain("paypal.com.evil.example", "unrelated.org", default)[0] == 80
-    assert score_domain("PayPal-Login.COM.", "paypal-login.com", default)[0] == 75
+    assert score_domain("paypal.com.evil.example", "", default)[0] == 60
+    assert score_domain("paypal.com.evil.example", "unrelated.org", default)[0] == 60
+    assert score_domain("PayPal-Login.COM.", "paypal-login.com", default)[0] == 62
+    # a hosting platform the Public Suffix List does not know still gives its user's label as the root
+    _, m = score_domain("paypal-login.weebly.com", "weebly.com", default)
+    assert [x["where"] for x in m if x["rule"] == "brand_in_label"] == ["root"]
 
 
 CUSTOM = """
@@ -166,9 +211,10 @@ def test_extends_default(tmp_path, default):
     p.write_text("extends: default\nkeywords: {acmebank: 40, login: 5}\nwatched_domains: [acme.example]\n"
                  "brands: {acmebank: [acmebank.com]}\n")
     wl = load_watchlist(p)
-    assert score_domain("acmebank-login.com", "acmebank-login.com", wl)[0] == 40 + 5 + 50
+    # keywords acmebank 40 + login 5, brand_in_label 25, label_length 12, root_hyphens 4
+    assert score_domain("acmebank-login.com", "acmebank-login.com", wl)[0] == 40 + 5 + 25 + 12 + 4
     assert score_domain("www.acme.example", "acme.example", wl)[0] == 100
-    assert score_domain("paypa1.tk", "paypa1.tk", wl)[0] == 90  # the default rules are still there
+    assert score_domain("paypa1.tk", "paypa1.tk", wl)[0] == 100  # the default rules are still there
     assert len(wl.brands) == len(default.brands) + 1
 
 
@@ -191,6 +237,12 @@ def test_extends_default(tmp_path, default):
     ("brand_rules: {lookalik: 3}\n", "brand_rules.lookalik: unknown"),
     ("structure: {many_hyphens: {min: x}}\n", "structure.many_hyphens.min"),
     ("extends: other\n", "only 'default'"),
+    ("platforms: {hosting: 5, cdn: 3}\n", "platforms.cdn: unknown"),
+    ("platforms: {hosting_suffixes: weebly.com}\n", "platforms.hosting_suffixes: expected a list"),
+    ("platforms: {hosting_suffixes: ['a b']}\n", "not a valid domain name"),
+    ("keyword_rules: {subdomain_percent: half}\n", "keyword_rules.subdomain_percent: expected a whole number"),
+    ("brand_affixes: id\n", "brand_affixes: expected a list"),
+    ("structure: {label_length: {per_char: 2}}\n", "structure.label_length.per_char: unknown"),
 ])
 def test_bad_watchlists_are_rejected_with_a_clear_message(tmp_path, text, message):
     p = tmp_path / "bad.yaml"
@@ -211,6 +263,34 @@ def test_unicode_watched_domain_is_punycoded(tmp_path):
     p.write_text("watched_domains: [bücher.example]\n")
     wl = load_watchlist(p)
     assert score_domain("shop.xn--bcher-kva.example", "xn--bcher-kva.example", wl)[0] == 100
+
+
+def test_files_without_the_newer_sections_score_as_before(custom):
+    # platforms, keyword context and the graded shape rules score nothing unless a file sets them
+    assert score_domain("login-verify.github.io", "login-verify.github.io", custom) == (
+        10, [{"rule": "keyword", "value": "login", "where": "root", "score": 10}])
+    assert score_domain("login.x.example.net", "example.net", custom)[0] == 10     # subdomain_percent 100
+    # no endpoint discount either: a brand left of a provider suffix counts in full
+    assert score_domain("acme.x.akadns.net", "x.akadns.net", custom)[1] == [
+        {"rule": "brand_in_subdomain", "brand": "acme", "label": "acme", "where": "subdomain",
+         "root": "x.akadns.net", "score": 22}]
+
+
+def test_keyboard_slips_and_confusables():
+    from scout.watchlist.text import keyboard_typo
+    # slips of the fingers (or eyes) on "google" / "amazon" / "paypal"
+    for typed, meant in [("goofle", "google"), ("gogle", "google"), ("googel", "google"), ("gooogle", "google"),
+                         ("goggle", "google"), ("amazin", "amazon"), ("paypla", "paypal"), ("wellsfarqo", "wellsfargo")]:
+        assert keyboard_typo(typed, meant), typed
+    # one edit away but no slip: a far key, the first or last letter left out (issue 19: pcloud, cloud)
+    for typed, meant in [("pcloud", "icloud"), ("cloud", "icloud"), ("telegra", "telegram"), ("gmogle", "google"),
+                         ("google", "google"), ("goo", "google")]:
+        assert not keyboard_typo(typed, meant), typed
+    # Unicode confusables data, not a hand list: Greek, Armenian, Cherokee, mathematical letters
+    assert fold("gοοgle") == "google"              # Greek omicron
+    assert fold("օutlook") == "outlook"            # Armenian o
+    assert fold("𝐩aypal") == "paypal"              # mathematical bold p
+    assert fold("аррӏе") == "apple"                # Cyrillic, palochka read as l
 
 
 def test_helpers():
@@ -238,17 +318,6 @@ def test_score_domain_never_raises(default, domain, root):
     assert isinstance(score, int)
     assert score == sum(m["score"] for m in matches)
     json.dumps(matches)
-
-
-def test_scoring_is_fast_enough(default):
-    # Generous bound for slow shared CI machines; the measured figure is in the README (tens of thousands/s).
-    names = [(f"host{i}.sub{i % 97}.company{i % 1013}-portal.com", f"company{i % 1013}-portal.com")
-             for i in range(20000)]
-    t = time.process_time()
-    for d, r in names:
-        score_domain(d, r, default)
-    rate = len(names) / max(time.process_time() - t, 1e-9)
-    assert rate > 3000, rate
 
 
 # --- hot reload --------------------------------------------------------------------------------------------
@@ -328,12 +397,13 @@ def test_holder_startup(tmp_path):
 
 def test_score_cli_json(capsys, monkeypatch):
     monkeypatch.delenv("WATCHLIST_FILE", raising=False)
+    monkeypatch.delenv("ALERT_MIN_SCORE", raising=False)
     assert score_cli.main(["--json", "pаypal.com", "Example.COM."]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert lines[0]["domain"] == "xn--pypal-4ve.com" and lines[0]["score"] == 70
-    assert lines[0]["matches"][0]["rule"] == "brand_lookalike"
+    assert lines[0]["domain"] == "xn--pypal-4ve.com" and lines[0]["score"] == 60
+    assert lines[0]["matches"][0]["rule"] == "brand_lookalike" and lines[0]["alert"] is True
     assert lines[1] == {"name": "Example.COM.", "domain": "example.com", "root_domain": "example.com",
-                        "score": 0, "matches": []}
+                        "score": 0, "matches": [], "alert": False}
 
 
 def test_score_cli_text_and_watchlist_flag(tmp_path, capsys):

@@ -94,7 +94,7 @@ def produce(env, source) -> dict:
 
 def fixture_domains() -> set[str]:
     from scout.sources.frames import parse_frame
-    from scout.producer.names import normalise_domain
+    from scout.names import normalise_domain
 
     out = set()
     for line in open(FIXTURE):
@@ -119,7 +119,7 @@ def pending(docs) -> list[str]:
 
 def test_documents_saved_pending_then_completed_and_repeat_run_costs_no_query(
         tmp_path, redis5, dns_server, rdap, port43, workers):
-    from scout.producer.names import root_domain
+    from scout.names import root_domain
 
     iana, registry = port43
     rdap.route("/reg/domain/login-examplebank.invalid", "notfound")
@@ -389,7 +389,7 @@ def test_whois_ips_queue_per_address_and_bound_sockets(tmp_path, redis5, public_
 
 def test_backlog_bound_marks_new_roots_skipped_and_counts_them(tmp_path, redis5, dns_server, rdap, port43,
                                                                workers):
-    from scout.producer.names import root_domain
+    from scout.names import root_domain
 
     env = make_env(tmp_path, redis5, dns_server, rdap, port43, FIXTURE_RDAP_TLDS, WHOIS_MAX_BACKLOG=5)
     w = workers(env)

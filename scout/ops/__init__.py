@@ -1,5 +1,5 @@
 """Running it: stats.py (`scout stats`), failed.py (the failed-task store: list, show, retry, purge),
 embedded.py (the in-process workers of `scout run`, and its wait until the work is done).
 
-May import: config, celery, queues, counters, producer, stages, store.
+May import: config, names, celery, queues, counters, producer, stages, store.
 """

@@ -15,7 +15,7 @@ import time
 from scout.celery import app
 from scout.config import ConfigError, redact_url
 from scout.counters import Counters
-from scout.producer.names import normalise_domain, root_domain
+from scout.names import normalise_domain, root_domain
 from scout.producer.nats_sink import NatsSink
 from scout.producer.sinks import CelerySink
 from scout.sources.frames import parse_frame
