@@ -32,10 +32,10 @@ def proc_figures(pid: int) -> dict:
 def main(argv=None) -> int:
     from scout.sources.replay import ReplayServer
     from tests.conftest import scout_env
-    from tests.reliability_helpers import PrivateRedis, start_worker
+    from tests.support.reliability import PrivateRedis, start_worker
     from tests.servers.dns_nsd import nsd_server
     from tests.servers.processes import reading, stop_gracefully
-    from tests.zones import zone_texts
+    from tests.support.zones import zone_texts
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)

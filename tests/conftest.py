@@ -18,9 +18,8 @@ import pytest
 from tests.servers.processes import ProcessGroup
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT.parent / "shared" / "fixtures" / "certstream-sample.jsonl"
-if not FIXTURE.exists():
-    FIXTURE = ROOT / "tests" / "data" / "certstream-sample.jsonl"
+# Tests read only what the repository holds (tests/test_hygiene.py checks it).
+FIXTURE = ROOT / "tests" / "data" / "certstream-sample.jsonl"
 
 # Every test run has a redis-server of its own (started in pytest_configure, on a free port): two runs at
 # once, or a developer's own data on 6379, never see each other's keys. Test areas use database numbers
@@ -97,7 +96,7 @@ def redis_url():
 def dns_server(tmp_path_factory):
     """nsd on loopback serving tests/zones.py; -> 'host:port' for DNS_SERVER."""
     from tests.servers.dns_nsd import find_nsd, nsd_server
-    from tests.zones import zone_texts
+    from tests.support.zones import zone_texts
 
     if not find_nsd():
         if os.environ.get("CI"):

@@ -19,12 +19,10 @@ from scout.counters import Counters
 from scout.sources.ct import decode, loglist, static
 from scout.sources.ct.malformed import MalformedEntry
 from scout.sources.ct.reader import CTSource, load_state
+from tests.conftest import FIXTURE
 from tests.servers.ct_log import (PRECERT_ENTRY, X509_ENTRY, LogItem, RFC6962Server, StaticCTServer,
                                   extra_data, log_list, merkle_tree_leaf, tile_leaf)
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "certstream-sample.jsonl"
-if not FIXTURE.exists():
-    FIXTURE = Path("/work/shared/fixtures/certstream-sample.jsonl")
 
 FAST = dict(poll_interval=0.05, backoff_min=0.02, backoff_max=0.2, partial_tile_wait=0.0,
             state_save_interval=0.2, http_timeout=(2.0, 5.0))

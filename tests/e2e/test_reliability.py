@@ -23,12 +23,12 @@ import pytest
 from scout.sources.replay import ReplayServer
 from scout.store import RedisStore
 from tests.conftest import emptied_redis, free_port, read_documents, run_scout, scout_env, validate_documents, wait_for
-from tests.reliability_helpers import (RELIABILITY_REDIS, PrivateRedis, failed_domains,
+from tests.support.reliability import (RELIABILITY_REDIS, PrivateRedis, failed_domains,
                                        recording, scout_proc, start_nsd_on, start_worker,
                                        unacked_by_queue)
 from tests.servers.processes import reading, stop_gracefully
 from tests.servers.rdap import rdap_bootstrap
-from tests.zones import EXPECTED, zone_texts
+from tests.support.zones import EXPECTED, zone_texts
 
 SERVED = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn.example.net", "saas.example.com"]
 

@@ -21,7 +21,7 @@ from scout.names import normalise_domain, root_domain
 from tests.conftest import (FIXTURE, ROOT, read_documents, run_scout, scout_env, validate_documents,
                             wait_for)
 from tests.servers.processes import reading, stop_gracefully
-from tests.zones import EXPECTED
+from tests.support.zones import EXPECTED
 
 
 # ------------------------------------------------------------------ pure parts

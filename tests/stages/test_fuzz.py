@@ -20,7 +20,7 @@ from scout.producer.sinks import Sink
 from scout.names import normalise_domain, root_domain
 from scout.producer.producer import Producer
 from scout.store import MemoryStore
-from tests.reliability_helpers import HostileDNS
+from tests.support.reliability import HostileDNS
 
 def fast(n: int):
     """`n` derandomised examples (reproducible in CI), no deadline (a loaded CI machine is slow)."""

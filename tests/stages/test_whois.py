@@ -20,7 +20,7 @@ from tests.conftest import (FIXTURE, emptied_redis, read_documents, run_scout, s
 from tests.servers.base import ALLOW_NETWORKS, start_on_referral_port
 from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
 from tests.servers.rdap import ARIN_8_8_8
-from tests.whois_helpers import (REDIS_DB5, TimedRdap, TimedWhois43, counters, dns_entries_file, forget_seen,
+from tests.support.whois import (REDIS_DB5, TimedRdap, TimedWhois43, counters, dns_entries_file, forget_seen,
                                  public_zones, route_of, start_core, start_lookup_cli,
                                  write_bootstrap, wstatus)
 

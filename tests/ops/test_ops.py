@@ -22,7 +22,7 @@ import pytest
 from scout.config import _VARS, Settings, load_settings, read_dotenv
 from tests.conftest import (ROOT, emptied_redis, redis_db, free_port, need_service, read_documents, run_scout, scout_env,
                             validate_documents, wait_for)
-from tests.zones import EXPECTED
+from tests.support.zones import EXPECTED
 
 OPS_REDIS = redis_db(3)
 VENV_BIN = Path(sys.executable).parent

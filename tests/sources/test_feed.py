@@ -21,16 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURE, ROOT
 from scout.counters import Counters
 from scout.sources.feed import WebSocketFeed
 from scout.sources.recording import read_recording
 from scout.sources.replay import (ReplayServer, derive_frame, endpoint_for_path, load_frames, to_domains_only,
                           to_lite)
 
-FIXTURE = Path(os.environ.get("CERTSTREAM_FIXTURE", "/work/shared/fixtures/certstream-sample.jsonl"))
-if not FIXTURE.is_file():  # pragma: no cover - the repo copy, if the shared one is not there
-    FIXTURE = Path(__file__).parent / "fixtures" / "certstream-sample.jsonl"
-ROOT = Path(__file__).resolve().parent.parent
 PATHS = {"full": "/full-stream", "lite": "/", "domains": "/domains-only"}
 
 pytestmark = pytest.mark.timeout(60)
