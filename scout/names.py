@@ -1,7 +1,15 @@
-"""Domain names: normalising what certificates carry, and finding the registrable (root) domain.
+"""Domain names: normalising what certificates carry, and the two "registrable" domains of a name.
 
 Pure functions. `normalise_domain` returns (name, None) for a usable hostname or (None, reason) with a
-short reason string that the producer counts, so nothing is dropped silently.
+short reason string that the producer counts, so nothing is dropped silently. Unicode names are encoded
+the way browsers and CAs do (IDNA2008 with UTS #46 mapping, non-transitional: `straße.de` is
+`xn--strae-oqa.de`; the stdlib's IDNA2003 codec would make it `strasse.de`, another domain).
+
+Two Public Suffix List views, both from the bundled list (no network):
+- `root_domain`: the whole list, private section included (`a1.github.io` -> `a1.github.io`): the seed's
+  grouping of documents (OUTPUT_DIR/<root_domain>/) and what the watchlist scores as the owner's name;
+- `registered_domain`: the ICANN section only (`a1.github.io` -> `github.io`): what a registry has
+  registered, so what WHOIS/RDAP can answer for.
 """
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ import ipaddress
 import re
 from functools import lru_cache
 
+import idna
 from publicsuffixlist import PublicSuffixList
 
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
@@ -21,21 +30,21 @@ EMPTY, IP_ADDRESS, TOO_LONG, LABEL_TOO_LONG, BAD_CHARS, BAD_IDNA, NOT_A_STRING, 
     "empty", "ip_address", "too_long", "label_too_long", "bad_chars", "bad_idna", "not_a_string",
     "single_label")
 
-_psl = PublicSuffixList()  # bundled list: never touches the network
+_psl = PublicSuffixList()                       # bundled list: never touches the network
+_psl_icann = PublicSuffixList(only_icann=True)  # the registries' view (no github.io, herokuapp.com, ...)
 
 
-def _to_ascii(name: str) -> str | None:
-    """Unicode labels -> punycode (IDNA 2003 via the stdlib codec, per label so one bad label is clear)."""
-    out = []
-    for label in name.split("."):
-        if label.isascii():
-            out.append(label)
-            continue
-        try:
-            out.append(label.encode("idna").decode("ascii"))
-        except UnicodeError:
-            return None
-    return ".".join(out)
+def to_ascii(name: str) -> str | None:
+    """A Unicode name -> its A-label form by IDNA2008 / UTS #46 non-transitional ('Straße.de' ->
+    'xn--strae-oqa.de'), or None when a label is not valid IDNA2008 (emoji, disallowed code points,
+    bad joiners). ASCII labels are left as they are (`_dmarc` and friends are not IDNA's business)."""
+    try:
+        # UTS #46 mapping first: case folding, width, and the ideographic full stops that separate labels.
+        mapped = idna.uts46_remap(name, std3_rules=False, transitional=False)
+        return ".".join(label if label.isascii() else idna.alabel(label).decode("ascii")
+                        for label in mapped.split("."))
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
 
 
 def normalise_domain(raw: object, strip_www: bool = True) -> tuple[str | None, str | None]:
@@ -52,7 +61,7 @@ def normalise_domain(raw: object, strip_www: bool = True) -> tuple[str | None, s
     if not name:
         return None, EMPTY
     if not name.isascii():
-        name = _to_ascii(name)
+        name = to_ascii(name)
         if name is None:
             return None, BAD_IDNA
         name = name.lower()
@@ -83,5 +92,20 @@ def normalise_domain(raw: object, strip_www: bool = True) -> tuple[str | None, s
 
 @lru_cache(maxsize=16384)   # bounded: full before 100k names, so the producer's memory is flat
 def root_domain(name: str) -> str:
-    """Registrable domain by the Public Suffix List (offline); a bare suffix is its own root."""
+    """Registrable domain by the whole Public Suffix List, private section included (offline): the
+    documents' grouping. A bare suffix is its own root."""
     return _psl.privatesuffix(name) or name
+
+
+@lru_cache(maxsize=16384)
+def registered_domain(name: str) -> str:
+    """The domain a registry registered, by the ICANN section of the Public Suffix List (offline):
+    `a1.github.io` -> `github.io`, `shop.herokuapp.com` -> `herokuapp.com`, `a.b.example.co.uk` ->
+    `example.co.uk`. WHOIS is asked about this name. A bare suffix is its own."""
+    return _psl_icann.privatesuffix(name) or name
+
+
+@lru_cache(maxsize=4096)
+def is_private_suffix(suffix: str) -> bool:
+    """Is `suffix` a provider's suffix from the list's private section (`github.io`), not a registry's?"""
+    return bool(suffix) and "." in suffix and _psl_icann.publicsuffix(suffix) != suffix

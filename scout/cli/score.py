@@ -13,46 +13,25 @@ import os
 import sys
 
 from scout.config import Settings, get_settings
+from scout.names import root_domain, to_ascii
 from scout.watchlist import WatchlistError, evaluation, load_watchlist, score_domain
 
-try:  # offline public suffix list; the pipeline's own normaliser lives elsewhere
-    from publicsuffixlist import PublicSuffixList
-    _PSL = PublicSuffixList()
-except Exception:  # pragma: no cover - fall back to "last two labels"
-    _PSL = None
 
 
 def normalise(name: str) -> str:
-    """Raw input -> lowercase, no trailing dot or wildcard, IDNA (punycode) labels. Best effort: a label
-    that does not encode is kept lowercase as typed."""
+    """Raw input -> lowercase, no trailing dot or wildcard, IDNA2008 A-labels (scout.names.to_ascii, as
+    the pipeline). Best effort: a name that does not encode is kept lowercase as typed."""
     n = name.strip().rstrip(".").lower()
     while n.startswith("*."):
         n = n[2:]
     if n.isascii():
         return n
-    try:
-        import idna
-        return idna.encode(n, uts46=True).decode("ascii")
-    except Exception:
-        pass
-    labels = []
-    for label in n.split("."):
-        try:
-            labels.append(label.encode("idna").decode("ascii") if label and not label.isascii() else label)
-        except UnicodeError:
-            labels.append(label)
-    return ".".join(labels)
+    return to_ascii(n) or n
 
 
 def root_of(domain: str) -> str:
-    if _PSL is not None:
-        try:
-            root = _PSL.privatesuffix(domain)
-        except Exception:
-            root = None
-        if root:
-            return root
-    return ".".join(domain.rsplit(".", 2)[-2:])
+    """The pipeline's root_domain (PSL, private section included); a bare label is its own."""
+    return root_domain(domain) if domain else domain
 
 
 def _describe(m: dict) -> str:

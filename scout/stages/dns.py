@@ -51,8 +51,9 @@ def _fmt(rdtype: str, rdata) -> str:
         # SPF and DKIM read a record's character-strings concatenated with no separator.
         return b"".join(rdata.strings).decode("utf-8", "replace")
     if rdtype == "SOA":
-        return (f"{rdata.mname.to_text(omit_final_dot=True)} {rdata.rname.to_text(omit_final_dot=True)} "
-                f"{rdata.serial} {rdata.refresh} {rdata.retry} {rdata.expire} {rdata.minimum}")
+        # As the seed's documents show it (zone-file text): "ns.icann.org. noc.dns.icann.org. 2020080121
+        # 7200 3600 1209600 3600", the names with their final dot (MX exchanges stay without, as before).
+        return rdata.to_text()
     return rdata.to_text()  # A, AAAA, CAA ('0 issue "letsencrypt.org"')
 
 

@@ -13,10 +13,12 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
+from scout.names import registered_domain
+
 # The original tool's fields, with its types, in its order; then this project's additions.
 ORIGINAL_FIELDS = ("domain", "root_domain", "a_records", "aaaa_records", "mx_records", "txt_records",
                    "caa_records", "soa_record", "domain_whois", "ip_whois", "timestamp")
-ADDED_FIELDS = ("dns_status", "cname_chain", "first_seen", "last_seen", "seen_count", "certificate",
+ADDED_FIELDS = ("registered_domain", "dns_status", "cname_chain", "first_seen", "last_seen", "seen_count", "certificate",
                 "domain_whois_parsed", "ip_info", "score", "matches")
 MAX_FILE_NAME = 255
 HASHED_PREFIX = "_h_"
@@ -82,6 +84,7 @@ def new_document(item: dict, now: float) -> dict:
         "domain_whois": (item.get("dw") or {}).get("raw", ""),
         "ip_whois": {ip: r.get("raw", "") for ip, r in (item.get("iw") or {}).items()},
         "timestamp": utc_iso(now),
+        "registered_domain": item.get("g") or registered_domain(item["d"]),
         "dns_status": dict(dns.get("dns_status", {})),
         "cname_chain": list(dns.get("cname_chain", [])),
         "first_seen": utc_iso(seen),

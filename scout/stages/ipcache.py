@@ -6,6 +6,7 @@ address is looked up under the few lengths cached answers have, not under every 
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 
@@ -64,9 +65,27 @@ def _cached_under(store, ips: list[str], lengths) -> dict:
     hits = store.get_many_json([k for ks in keys.values() for k in ks])
     out, start = {}, 0
     for ip, ks in keys.items():
-        out[ip] = next((h for h in hits[start:start + len(ks)] if h is not None), None)
+        out[ip] = next((h for h in hits[start:start + len(ks)] if h is not None and _holds_for(h, ip)), None)
         start += len(ks)
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _network(cidr: str):
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return None
+
+
+def _holds_for(hit: dict, ip: str) -> bool:
+    """A cached answer serves `ip` only when its ASN prefix (if any) contains it: an answer stored under
+    a whole RDAP network by an older version carried one address's ASN data for all of them."""
+    cidr = (hit.get("info") or {}).get("asn_cidr") if isinstance(hit, dict) else None
+    if not cidr:
+        return True
+    net = _network(cidr)
+    return net is not None and ipaddress.ip_address(ip) in net
 
 
 def cached_ip_result(store, ip: str, fresh: bool = False):

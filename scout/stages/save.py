@@ -19,7 +19,7 @@ def _fill_waiting(doc: dict, store, settings) -> None:
     """Under the document's lock: a WHOIS answer that landed meanwhile replaces `pending`."""
     parsed = doc.get("domain_whois_parsed") or {}
     if parsed.get("status") == PENDING:
-        hit = store.get_json("dw:" + doc["root_domain"])
+        hit = store.get_json("dw:" + (doc.get("registered_domain") or doc["root_domain"]))
         if hit is not None:
             doc["domain_whois"] = hit.get("raw", "")
             doc["domain_whois_parsed"] = hit.get("parsed", {})
@@ -45,23 +45,28 @@ def _keep_known_whois(old: dict, new: dict) -> None:
 
 
 def save_items(items: list[dict], settings, store, on_saved=None) -> int:
-    """Write (or update) every item's document. Raises on the first write error (the task retries the
-    batch; writes are idempotent)."""
+    """Write (or update) every item's document; `on_saved(document)` once per new sighting. Raises on
+    the first write error (the task retries the batch; writes are idempotent)."""
     now = time.time()
     counts: Counter = Counter()
     for it in items:
         doc = document.new_document(it, now)
+        written: dict = {}
 
-        def change(old, doc=doc):
+        def change(old, doc=doc, written=written):
             _fill_waiting(doc, store, settings)
             if old:
                 _keep_known_whois(old, doc)
             counts["saved_updated" if old else "saved_new"] += 1
-            return document.merge_documents(old, doc)
+            written["doc"] = merged = document.merge_documents(old, doc)
+            written["new_sighting"] = not old or old.get("last_seen") != doc["last_seen"]
+            return merged
 
         files.update_document(settings.output_dir, it["r"], it["d"], change, fsync=settings.save_fsync)
-        if on_saved is not None:
-            on_saved(doc)
+        # Once per sighting, with the document as written (first_seen, seen_count): a batch retried or
+        # delivered again finds its sightings already counted and says nothing twice.
+        if on_saved is not None and written.get("new_sighting"):
+            on_saved(written["doc"])
     counts["domains_saved"] = len(items)
     store.incr(counts)
     settle(store, items)
@@ -74,10 +79,9 @@ def apply_whois_result(kind: str, key: str, result: dict, settings, store, keep_
     members = store.get_members(pending_key) if keep_pending else store.pop_members(pending_key)
     updated = 0
     for member in members:
-        if kind == "domain":
+        root, bar, domain = member.partition("|")
+        if not bar:  # a domain waiting since before members named their root: keyed by the root then
             root, domain = key, member
-        else:
-            root, _, domain = member.partition("|")
 
         def change(old):
             if old is None:
@@ -100,6 +104,7 @@ def _with_domain_whois(old: dict, result: dict) -> dict | None:
     new = dict(old)
     new["domain_whois"] = result.get("raw", "")
     new["domain_whois_parsed"] = result.get("parsed", {})
+    new["timestamp"] = document.utc_iso()   # the time of this write (the seed's meaning of `timestamp`)
     return new
 
 
@@ -114,4 +119,5 @@ def _with_ip_whois(old: dict, ip: str, result: dict) -> dict | None:
     new["ip_info"] = dict(old.get("ip_info") or {})
     new["ip_whois"][ip] = result.get("raw", "")
     new["ip_info"][ip] = result.get("info", {})
+    new["timestamp"] = document.utc_iso()
     return new

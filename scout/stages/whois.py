@@ -2,7 +2,9 @@
 
 The step never waits for WHOIS: it scores each item (the score sets WHOIS priority and
 WHOIS_MIN_SCORE), attaches what the caches hold, and for a miss marks the document `pending` and
-dispatches one lookup per root or address (one in flight per key across all workers). A lookup that
+dispatches one lookup per registered domain or address (one in flight per key across all workers).
+Domain WHOIS is keyed by the registered domain (scout.names.registered_domain, the ICANN section of the
+Public Suffix List): every `*.github.io` name shares the one answer about `github.io`. A lookup that
 lands is cached and applied to every saved document waiting for it (scout.stages.save.apply_whois_result).
 The lookups themselves are scout/whois/; this module is their use in the pipeline.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter, defaultdict
 
+from scout.names import registered_domain
 from scout.stages.document import PENDING, PENDING_TTL, RESERVED, SKIPPED_BACKLOG, SKIPPED_LOW_SCORE
 from scout.stages.ipcache import cache_ip_result, cached_ip_result, cached_ip_results
 from scout.stages.priority import score_items
@@ -72,24 +75,34 @@ def _status_result(status: str) -> dict:
     return {"raw": "", "parsed": {"status": status}}
 
 
+def whois_key(item: dict) -> str:
+    """The name an item's domain WHOIS is asked, cached and single-flighted under: its registered domain
+    (ICANN section of the PSL), noted on the item as `g` (items from before it was kept are computed)."""
+    key = item.get("g")
+    if not key:
+        key = item["g"] = registered_domain(item["d"])
+    return key
+
+
 def join_domain_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
     """Attach cached domain WHOIS to each item; for a miss mark it pending and dispatch one lookup per
-    root (dispatch(root, urgency)). Never waits for a lookup."""
-    by_root: dict[str, list[dict]] = defaultdict(list)
+    registered domain (dispatch(name, urgency)). Never waits for a lookup."""
+    by_key: dict[str, list[dict]] = defaultdict(list)
     for it in items:
-        by_root[it["r"]].append(it)
-    roots = list(by_root)
-    cached = store.get_many_json(["dw:" + r for r in roots])
+        by_key[whois_key(it)].append(it)
+    keys = list(by_key)
+    cached = store.get_many_json(["dw:" + k for k in keys])
     counts: Counter = Counter()
     backlog = _Backlog(store)
-    for root, hit in zip(roots, cached):
-        group = by_root[root]
+    for key, hit in zip(keys, cached):
+        group = by_key[key]
         if hit is not None:
             result = hit
             counts["whois_domain_cache_hit"] += len(group)
         else:
-            status = _wait_or_dispatch("dw", root, group, [it["d"] for it in group], settings, store,
-                                       backlog, counts, lambda urgency, root=root: dispatch(root, urgency))
+            # Waiting documents are named "<root_domain>|<domain>": their file is OUTPUT_DIR/<root>/.
+            status = _wait_or_dispatch("dw", key, group, [f"{it['r']}|{it['d']}" for it in group], settings,
+                                       store, backlog, counts, lambda urgency, key=key: dispatch(key, urgency))
             counts["whois_domain_cache_miss" if status == PENDING else "whois_" + status] += len(group)
             result = _status_result(status)
         for it in group:

@@ -8,14 +8,12 @@ skeleton for matching. Shape checks are plain functions of those parts.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import NamedTuple
 
-from publicsuffixlist import PublicSuffixList
+from scout.names import is_private_suffix
 
 from .text import decode_label, digit_letter_switches, fold
 
-_PSL_ICANN = PublicSuffixList(only_icann=True)  # bundled list: never touches the network
 _FIVE_CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]{5}")
 
 
@@ -63,10 +61,10 @@ def parse_name(domain: str, root_domain: str) -> Name | None:
     return Name(d, root, suffix, labels, text, fold(text))
 
 
-@lru_cache(maxsize=4096)
 def private_suffix(suffix: str) -> bool:
-    """Is `suffix` from the Public Suffix List's private section (a provider's, not a registry's)?"""
-    return bool(suffix) and "." in suffix and _PSL_ICANN.publicsuffix(suffix) != suffix
+    """Is `suffix` from the Public Suffix List's private section (a provider's, not a registry's)?
+    (The one PSL of the process, scout.names's.)"""
+    return is_private_suffix(suffix)
 
 
 def suffixes(domain: str):

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from scout.names import to_ascii
+
 from .brands import Brand, BrandIndex
 from .text import NeedleIndex, fold
 
@@ -124,10 +126,10 @@ def _domain(where: str, v: Any) -> str:
     if d.startswith("*."):
         d = d[2:]
     if not d.isascii():
-        try:
-            d = ".".join(lab.encode("idna").decode("ascii") if not lab.isascii() else lab for lab in d.split("."))
-        except UnicodeError as e:
-            raise WatchlistError(f"{where}: {v!r} is not a valid domain name: {e}") from None
+        ascii_name = to_ascii(d)   # IDNA2008, as the pipeline encodes the names it scores
+        if ascii_name is None:
+            raise WatchlistError(f"{where}: {v!r} is not a valid domain name (IDNA2008)")
+        d = ascii_name
     if not d or " " in d or ".." in d or d.startswith("."):
         raise WatchlistError(f"{where}: {v!r} is not a valid domain name")
     return d

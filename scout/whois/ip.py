@@ -1,5 +1,7 @@
 """IP WHOIS: the RIR's RDAP network object (server from the IANA ipv4/ipv6 bootstrap, parsed with
-ipwhois's RDAP reader) plus ASN fields from Team Cymru's DNS service, asked through DNS_SERVER.
+ipwhois's RDAP reader) plus ASN fields from Team Cymru's DNS service, asked through DNS_SERVER. ASN
+data is per address: `asn_cidr` always contains the address asked about (Cymru records about other
+prefixes are ignored), and an answer covers only the part of the RDAP network inside that prefix.
 
 `lookup_ip(ip, settings, source_ip=None)` returns
 
@@ -7,8 +9,9 @@ ipwhois's RDAP reader) plus ASN fields from Team Cymru's DNS service, asked thro
      "info": {"asn", "asn_cidr", "asn_description", "asn_country", "asn_registry", "asn_status",
               "network_cidr", "network_name", "network_handle", "country", "server",
               "status": "ok" | "not_found" | "reserved" | "error: <reason>"},
-     "cover": str,   # the CIDR the answer covers (RDAP cidr0 or start/end), else the address itself
-                     # as /32 or /128: a cache keyed on it serves later addresses inside the network
+     "cover": str,   # the CIDR the answer holds for: the narrower of the RDAP network and the BGP
+                     # prefix (asn_cidr), else the address itself as /32 or /128; a cache keyed on it
+                     # serves later addresses inside it, whose ASN fields are then true too
      "refused": [str]}   # targets named by the answer (redirects) that were refused (scout.whois.targets)
 
 and raises only `RateLimited`. Reserved addresses (private, loopback, link-local, documentation,
@@ -19,8 +22,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-import threading
-from unittest import mock
 
 import dns.exception
 import dns.resolver
@@ -32,7 +33,6 @@ from .targets import Guard, dns_resolver
 
 log = logging.getLogger(__name__)
 
-_net_lock = threading.Lock()
 _MIN_COVER_PREFIX = {4: 8, 6: 12}
 
 
@@ -75,15 +75,11 @@ def _info(status: str, server: str = "", **kw) -> dict:
 
 
 def _make_net(addr: str):
-    """ipwhois Net object (used offline only: address checks, the Cymru zone name, the parsers)."""
+    """ipwhois Net object (used offline only: address checks, the Cymru zone name, the parsers; Cymru is
+    asked through DNS_SERVER by asn_lookup and RDAP through scout.whois.http). Net builds a system
+    resolver it never uses here: a machine without a resolver configuration gets a clear status."""
     from ipwhois.net import Net
-    try:
-        return Net(addr)
-    except dns.resolver.NoResolverConfiguration:
-        # Net() builds a system resolver it will never use here; without /etc/resolv.conf that fails.
-        with _net_lock, mock.patch("ipwhois.net.dns.resolver.Resolver",
-                                   lambda *a, **k: dns.resolver.Resolver(configure=False)):
-            return Net(addr)
+    return Net(addr)
 
 
 def _txt(res, source, qname: str) -> list[str]:
@@ -116,11 +112,13 @@ def asn_lookup(net, settings, source_ip: str | None = None) -> dict:
     for rec in records[:16]:
         try:
             parsed = parser.parse_fields_dns(rec)
-            plen = ipaddress.ip_network(parsed["asn_cidr"], strict=False).prefixlen
+            prefix = ipaddress.ip_network(parsed["asn_cidr"], strict=False)
         except (ASNParseError, ASNRegistryError, ValueError, KeyError, TypeError):
             continue
-        if best is None or plen > best[0]:
-            best = (plen, parsed)
+        if net.address not in prefix:
+            continue   # an answer about another prefix is no answer about this address
+        if best is None or prefix.prefixlen > best[0]:
+            best = (prefix.prefixlen, parsed)
     if best is None:
         out["asn_status"] = "error: unreadable asn answer"
         return out
@@ -138,6 +136,24 @@ def asn_lookup(net, settings, source_ip: str | None = None) -> dict:
     return out
 
 
+def answer_cover(addr, network: str | None, asn_cidr: str | None) -> str:
+    """The network an answer for `addr` may be cached under: the narrower of the RDAP network and the
+    BGP prefix (Team Cymru's asn_cidr), both containing `addr`. The ASN fields are true only inside the
+    prefix they came from, so without a prefix the answer is the address's alone; an RDAP network wider
+    than /8 (v4) or /12 (v6) is not trusted as a cache key either (a hostile answer could claim /0)."""
+    nets = []
+    for cidr in (network, asn_cidr):
+        try:
+            nets.append(ipaddress.ip_network(cidr, strict=False) if cidr else None)
+        except ValueError:
+            nets.append(None)
+    rdap_net, prefix = nets
+    if (prefix is None or rdap_net is None or addr not in prefix or addr not in rdap_net
+            or rdap_net.prefixlen < _MIN_COVER_PREFIX[addr.version]):
+        return _host_cidr(addr)
+    return str(max(rdap_net, prefix, key=lambda n: n.prefixlen))  # nested (both hold addr): the narrower
+
+
 def lookup_ip(ip: str, settings, source_ip: str | None = None) -> dict:
     """RDAP + ASN for one address (see the module docstring for the result)."""
     try:
@@ -150,6 +166,9 @@ def lookup_ip(ip: str, settings, source_ip: str | None = None) -> dict:
                 "cover": cover}
     try:
         net = _make_net(str(addr))
+    except dns.resolver.NoResolverConfiguration as e:
+        return {"raw": f"{addr}: {e}", "info": _info("error: no system resolver configuration"),
+                "cover": cover}
     except Exception as e:  # noqa: BLE001 - IPDefinedError for ranges ipwhois knows better
         return {"raw": f"{addr}: {e}", "info": _info("reserved"), "cover": cover}
     base = get_bootstrap(settings).ip_base(str(addr))
@@ -182,8 +201,7 @@ def lookup_ip(ip: str, settings, source_ip: str | None = None) -> dict:
         log.debug("ipwhois could not read the RDAP network object for %s: %s", addr, e)
         status = "error: invalid rdap network object"
     found = network_cover(obj, str(addr))
-    if found and ipaddress.ip_network(found).prefixlen >= _MIN_COVER_PREFIX[addr.version]:
-        cover = found  # a wider "network" is not trusted as a cache key (a hostile answer could claim /0)
+    cover = answer_cover(addr, found, asn.get("asn_cidr"))
     country = network.get("country") or asn.get("asn_country")
     info = _info(status, base, network_cidr=network.get("cidr") or found,
                  network_name=network.get("name"), network_handle=network.get("handle"),

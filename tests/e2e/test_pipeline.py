@@ -182,9 +182,9 @@ def test_dns_stage_formats_and_outcomes(dns_server):
     assert got["checkout.shop-example-login.example"]["cname_chain"] == ["edge.cdn-provider.example"]
     nx = got["router.home.example"]
     assert nx["dns_status"]["A"] == "NXDOMAIN" and nx["a_records"] == [] and not nx["transient"]
-    assert nx["soa_record"].startswith("ns1.example ")      # from the authority section
+    assert nx["soa_record"].startswith("ns1.example. ")     # from the authority section
     assert got["mail.example.org"]["dns_status"]["MX"] == "NODATA"
-    assert got["mail.example.org"]["soa_record"].startswith("ns1.example.org hostmaster.example.org ")
+    assert got["mail.example.org"]["soa_record"].startswith("ns1.example.org. hostmaster.example.org. ")
     big = got["big-txt.example"]["txt_records"]                # > 1232 bytes: truncated, then TCP
     assert len(big) == 1 and len(big[0]) == 20 * 202
     assert got["loop-a.example"]["a_records"] == []            # a CNAME loop ends, recorded
