@@ -221,6 +221,8 @@ ROWS = [
     ("producer RSS growth % (flat)", "producer_rss_growth_pct", None, None, "~0"),
     ("WHOIS requests per domain (vs per-domain)", "whois_queries_per_domain", "whois_baseline_queries_per_domain",
      "whois_ratio", ""),
+    ("  private-suffix names: lookups (vs per root)", "whois_private_requests", "whois_private_baseline_requests",
+     "whois_private_ratio", ""),
     ("RDAP lookup ms, servers by name (vs address)", "whois_guard_lookup_ms_by_name", "whois_guard_lookup_ms_by_address",
      "whois_guard_ratio", ""),
     ("CT decode certs/s (vs load_der)", "ct_decode_certs_per_s", "ct_decode_baseline_per_s", "ct_decode_ratio", ""),

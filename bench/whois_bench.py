@@ -1,9 +1,14 @@
 """WHOIS: lookups made per domain enriched, on a realistic workload (many subdomains per root, many
 addresses per network), through the real pipeline functions (join_domain_whois, join_ip_whois,
 lookup_domain_cached, lookup_ip_cached with scout.whois's RDAP lookups) against a local RDAP server
-(tests/servers/rdap.py) and nsd serving an (empty) asn.cymru.com zone. Server requests are counted.
+(tests/servers/rdap.py) and nsd serving Team Cymru-style origin TXT records (each /24 network is its own
+BGP prefix, as the cache is keyed by the narrower of RDAP network and BGP prefix). A share of the names
+are platform users' names under private suffixes (`u1.github.io`, `s2.herokuapp.com`): domain WHOIS asks
+about their registered domain (ICANN section of the PSL). Server requests are counted.
 
-Baseline: what a per-domain enricher asks, one domain lookup and one lookup per address per domain.
+Baseline: what a per-domain enricher asks, one domain lookup and one lookup per address per domain; for
+the private-suffix names, one lookup per root domain (private section included: how scout keyed domain
+WHOIS before issue 14).
 """
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ import time
 from pathlib import Path
 
 
+PRIVATE_SUFFIXES = ("github.io", "herokuapp.com", "vercel.app", "myshopify.com")
+
+
 def bench_whois(tmp: Path, n_domains: int, subs_per_root: int = 8, ips_per_net: int = 40,
-                batch: int = 50) -> dict:
+                batch: int = 50, private_share: float = 0.2) -> dict:
     from bench.services import nsd
     from scout.stages import whois as whois_stage
     from scout.config import Settings
@@ -33,16 +41,21 @@ def bench_whois(tmp: Path, n_domains: int, subs_per_root: int = 8, ips_per_net: 
     nets = [f"{8 + k // 200}.{k % 200}.{rng.randint(0, 255)}" for k in range(n_nets)]
     ips = [f"{nets[k % n_nets]}.{1 + (k // n_nets) % 250}" for k in range(n_ips)]
     items = []
-    for i in range(n_domains):
+    n_private = int(n_domains * private_share)
+    for i in range(n_domains - n_private):
         root = roots[i % n_roots]
         name = root if i < n_roots else f"h{i}.{root}"
         items.append({"d": name, "r": root, "seen": time.time(), "urgency": 5,
+                      "dns": {"a_records": [ips[rng.randrange(n_ips)]]}})
+    for i in range(n_private):   # each a platform user of its own (a root of its own, private section)
+        user = f"u{i}.{PRIVATE_SUFFIXES[i % len(PRIVATE_SUFFIXES)]}"
+        items.append({"d": user, "r": user, "seen": time.time(), "urgency": 5,
                       "dns": {"a_records": [ips[rng.randrange(n_ips)]]}})
     rng.shuffle(items)
 
     srv = RdapServer().start()
     try:
-        for root in roots:
+        for root in roots + list(PRIVATE_SUFFIXES):
             srv.route(f"/com/domain/{root}", "domain")
         for net in nets:
             sample = copy.deepcopy(ARIN_8_8_8)
@@ -54,14 +67,17 @@ def bench_whois(tmp: Path, n_domains: int, subs_per_root: int = 8, ips_per_net: 
         boot.mkdir(parents=True, exist_ok=True)
         pub = "2026-10-01T00:00:00Z"
         (boot / "dns.json").write_text(json.dumps({"version": "1.0", "publication": pub, "description": "bench",
-                                                   "services": [[["com", "net", "org"], [srv.base + "com/"]]]}))
+                                                   "services": [[["com", "net", "org", "io", "app"],
+                                                                 [srv.base + "com/"]]]}))
         (boot / "ipv4.json").write_text(json.dumps({"version": "1.0", "publication": pub, "description": "bench",
                                                     "services": [[[f"{a}.0.0.0/8" for a in range(8, 16)],
                                                                   [srv.base + "arin/"]]]}))
         (boot / "ipv6.json").write_text(json.dumps({"version": "1.0", "publication": pub, "description": "bench",
                                                     "services": []}))
         cymru = ("@ IN SOA ns.asn.cymru.com. hostmaster.asn.cymru.com. 1 3600 600 86400 300\n"
-                 "@ IN NS ns.asn.cymru.com.\nns IN A 127.0.0.1\n")
+                 "@ IN NS ns.asn.cymru.com.\nns IN A 127.0.0.1\n"
+                 + "".join(f'*.{".".join(reversed(net.split(".")))}.origin IN TXT '
+                           f'"64{k % 1000:03d} | {net}.0/24 | US | arin | 2020-01-01"\n' for k, net in enumerate(nets)))
         with nsd({"asn.cymru.com.": cymru}, tmp / "nsd-cymru") as (server, port):
             s = dataclasses.replace(Settings(), rdap_bootstrap_dir=str(boot), whois_timeout=5.0,
                                     whois_referral_server="127.0.0.1:9", dns_servers=(("127.0.0.1", port),),
@@ -90,6 +106,7 @@ def bench_whois(tmp: Path, n_domains: int, subs_per_root: int = 8, ips_per_net: 
     finally:
         srv.stop()
     dom_req = sum(1 for _, p in requests if p.startswith("/com/"))
+    private_req = sum(1 for _, p in requests if p.rsplit("/", 1)[-1] in PRIVATE_SUFFIXES)
     ip_req = sum(1 for _, p in requests if p.startswith("/arin/"))
     baseline = n_domains + sum(len(it["dns"]["a_records"]) for it in items)
     qpd = len(requests) / n_domains
@@ -97,7 +114,11 @@ def bench_whois(tmp: Path, n_domains: int, subs_per_root: int = 8, ips_per_net: 
             "whois_ratio": round(len(requests) / baseline, 4), "whois_domains": n_domains, "whois_roots": n_roots,
             "whois_ips": len({it["dns"]["a_records"][0] for it in items}), "whois_networks": n_nets,
             "whois_domain_requests": dom_req, "whois_ip_requests": ip_req, "whois_seconds": round(secs, 2),
-            "whois_statuses": statuses}
+            "whois_statuses": statuses,
+            # private-suffix names: lookups made vs one per root (the keying before issue 14)
+            "whois_private_names": n_private, "whois_private_requests": private_req,
+            "whois_private_baseline_requests": n_private,
+            "whois_private_ratio": round(private_req / n_private, 4) if n_private else None}
 
 
 def bench_guard(tmp: Path, n: int = 200) -> dict:
