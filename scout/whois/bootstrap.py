@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import idna
+
 log = logging.getLogger(__name__)
 
 FILES = ("dns.json", "ipv4.json", "ipv6.json")
@@ -65,7 +67,13 @@ def to_alabel(name: str) -> str:
         return name
     labels = []
     for label in name.split("."):
-        labels.append(label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii"))
+        if label.isascii():
+            labels.append(label)
+            continue
+        try:   # IDNA2008 / UTS #46 non-transitional, as scout.names encodes names ('straße' stays 'ß')
+            labels.append(idna.alabel(idna.uts46_remap(label, std3_rules=False, transitional=False)).decode())
+        except idna.IDNAError:   # a registry's odd U-label: its plain punycode, as before
+            labels.append("xn--" + label.encode("punycode").decode("ascii"))
     return ".".join(labels)
 
 
