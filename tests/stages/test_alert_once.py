@@ -60,3 +60,28 @@ def test_alert_once_per_sighting_with_the_merged_document(tmp_path, store):
     # The document as written (the redelivered save wrote it once more since: a newer `timestamp`).
     assert {k: v for k, v in second.items() if k != "timestamp"} == \
         {k: v for k, v in written.items() if k != "timestamp"}
+
+
+def test_a_save_message_delivered_twice_to_a_real_worker_alerts_once(tmp_path, workers):
+    """The broker hands the same `scout.save` message to a worker twice (as after a lost ack): one alert,
+    one sighting. A real `scout worker save` process on Redis."""
+    import celery
+
+    from tests.conftest import scout_env, wait_for
+    from tests.support.whois import counters
+
+    url = redis_db(14)
+    for _ in emptied_redis(url):
+        env = scout_env(BROKER_URL=url, REDIS_URL=url, OUTPUT_DIR=str(tmp_path / "out"), ALERT_MIN_SCORE=50,
+                        ALERT_FILE=str(tmp_path / "alerts.jsonl"))
+        workers(env).start("save")
+        sender = celery.Celery(broker=url)
+        items = [_item("login-bank.example", 1_700_000_000.0, 80), _item("quiet.example", 1_700_000_000.0, 5)]
+        for _ in range(2):
+            sender.send_task("scout.save", args=(items,), queue="save", routing_key="save")
+        wait_for(lambda: counters(url).get("tasks_done:save", 0) >= 2, 90, message="both deliveries saved")
+        alerts = _alerts(tmp_path / "alerts.jsonl")
+        assert [a["domain"] for a in alerts] == ["login-bank.example"]
+        assert alerts[0]["seen_count"] == 1
+        assert read_documents(tmp_path / "out")["login-bank.example"]["seen_count"] == 1
+        sender.close()
