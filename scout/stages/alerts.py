@@ -1,6 +1,8 @@
 """Alerts: documents whose watchlist score reaches ALERT_MIN_SCORE go to a JSONL file and, optionally, a webhook.
 
-`AlertSink(settings).maybe_alert(document)` is called for every saved document. It never blocks on the
+`AlertSink(settings).maybe_alert(document)` is called once per domain sighting, with the document as
+written (merged with earlier sightings: first_seen, seen_count); scout.stages.save does not call it again
+when a batch is retried or a message delivered twice (the sighting is already counted). It never blocks on the
 network: the file append is one `write()` on an `O_APPEND` descriptor under an exclusive `flock`, so lines
 from several processes never interleave; the webhook POST happens on a background thread fed by a bounded
 queue (when the queue is full the alert is dropped from the webhook, still written to the file, and
