@@ -62,10 +62,10 @@ def test_each_address_keeps_its_asn_inside_one_wide_network(world):
         ["/arin/ip/8.1.2.3", "/arin/ip/8.200.0.1", "/arin/ip/8.8.8.8"]
 
     # Cached under RDAP network within BGP prefix: 8.8.8.9 shares 8.8.8.0/24 (a hit, AS15169), an address
-    # elsewhere in the /8 and outside 8.0.0.0/9 has no answer (no route known: the address alone).
+    # elsewhere in the /8 and outside 8.1.0.0/16 has no answer (no route known: the address alone).
     hits = cached_ip_results(store, ["8.8.8.9", "8.1.200.1", "8.200.0.2", "8.128.0.1"], fresh=True)
     assert hits["8.8.8.9"]["info"]["asn"] == "15169"
-    assert hits["8.1.200.1"]["info"]["asn"] == "3356"          # inside 8.0.0.0/9
+    assert hits["8.1.200.1"]["info"]["asn"] == "3356"          # inside 8.1.0.0/16
     assert hits["8.200.0.2"] is None and hits["8.128.0.1"] is None
     keys = {k.decode() for k in store.r.keys("*ipnet:*")}
     assert keys and not any(k.endswith("ipnet:8.0.0.0/8") for k in keys), keys
