@@ -40,7 +40,8 @@ def to_ascii(name: str) -> str | None:
     bad joiners). ASCII labels are left as they are (`_dmarc` and friends are not IDNA's business)."""
     try:
         # UTS #46 mapping first: case folding, width, and the ideographic full stops that separate labels.
-        mapped = idna.uts46_remap(name, std3_rules=False, transitional=False)
+        # Non-transitional is idna's only mode (3.x: the `transitional` argument is ignored, deprecated).
+        mapped = idna.uts46_remap(name, std3_rules=False)
         return ".".join(label if label.isascii() else idna.alabel(label).decode("ascii")
                         for label in mapped.split("."))
     except (idna.IDNAError, UnicodeError, ValueError):

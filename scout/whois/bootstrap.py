@@ -71,7 +71,7 @@ def to_alabel(name: str) -> str:
             labels.append(label)
             continue
         try:   # IDNA2008 / UTS #46 non-transitional, as scout.names encodes names ('straße' stays 'ß')
-            labels.append(idna.alabel(idna.uts46_remap(label, std3_rules=False, transitional=False)).decode())
+            labels.append(idna.alabel(idna.uts46_remap(label, std3_rules=False)).decode())
         except idna.IDNAError:   # a registry's odd U-label: its plain punycode, as before
             labels.append("xn--" + label.encode("punycode").decode("ascii"))
     return ".".join(labels)
