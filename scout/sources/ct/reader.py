@@ -31,6 +31,7 @@ from pathlib import Path
 from scout.sources.ct import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Fetcher, HTTPStatusError
 from scout.sources.ct import loglist
 from scout.sources.ct.decode import ChainCache, MalformedEntry, SourceInfo, build_frame, decode_rfc6962, parse_data_tile
+from scout.sources.ct.health import LogHealth
 from scout.sources.ct.loglist import CTLog
 from scout.sources.ct.malformed import CTError, MalformedReporter, MalformedResponse, TruncatedTile
 from scout.sources.ct.rfc6962 import RFC6962Client
@@ -114,6 +115,7 @@ class LogWorker(threading.Thread):
         self.next = start                 # next index to read; None = start at the tip
         self.tree_size: int | None = None
         self.failures = 0
+        self.health = LogHealth(ctlog.name, ctlog.url, ctlog.type)
         self.src = source
         self.opts = source.options
         self.info = SourceInfo(ctlog.name, ctlog.url, ctlog.type)
@@ -159,13 +161,13 @@ class LogWorker(threading.Thread):
                 except (CTError, OSError) as e:
                     self.failures += 1
                     self._count_error(e)
-                    self._sleep(self._backoff(e))
+                    self._wait_after(e, self._backoff(e))
                     continue
-                except Exception:   # a bug must not kill the worker silently, nor spin
+                except Exception as e:   # a bug must not kill the worker silently, nor spin
                     self.failures += 1
                     self.src.counters.incr("ct_worker_errors")
                     log.exception("CT log %s: unexpected error", self.ctlog.name)
-                    self._sleep(self._backoff(None))
+                    self._wait_after(e, self._backoff(None))
                     continue
                 if not progressed:
                     self._sleep(self.opts.poll_interval)
@@ -195,11 +197,21 @@ class LogWorker(threading.Thread):
             delay = max(delay, min(retry_after, o.backoff_max))
         return delay
 
+    def _wait_after(self, e: Exception, delay: float) -> None:
+        self.health.failed(e, delay)
+        self._sleep(delay)
+
     def step(self) -> bool:   # pragma: no cover - abstract
         raise NotImplementedError
 
     def _succeeded(self) -> None:
         self.failures = 0
+        self.health.succeeded()
+
+    def _read_to(self, size: int, polled_at: float) -> None:
+        """Health bookkeeping after a step: caught up with the head polled at `polled_at`?"""
+        if self.next is not None and self.next >= size:
+            self.health.caught_up(polled_at)
 
     def _start_if_needed(self, size: int) -> bool:
         """On the first successful poll without a start position, start at the tip. True if it did."""
@@ -220,9 +232,11 @@ class RFC6962Worker(LogWorker):
         self.client = RFC6962Client(ctlog.url, self.fetcher, batch=self.opts.batch_size)
 
     def step(self) -> bool:
+        polled_at = time.time()
         size = self.client.tree_size()
         self._succeeded()
         if self._start_if_needed(size):
+            self._read_to(size, polled_at)
             return False
         progressed = False
         while self.next < size and not self.stopped():
@@ -235,10 +249,12 @@ class RFC6962Worker(LogWorker):
                     self.src.reporter.entry(self.ctlog.name, raw.index, e)
                     frame = None
                 if frame is not None:
+                    self.health.entry_read(frame["data"]["source"]["timestamp"] * 1000)
                     self.emit(raw.index + 1, frame)
                 self.next = raw.index + 1
             self.emit(self.next, None)
             progressed = True
+        self._read_to(size, polled_at)
         return progressed
 
 
@@ -249,9 +265,11 @@ class StaticWorker(LogWorker):
         self._partial: tuple[int, float] | None = None    # (tile index, first seen) of a deferred partial
 
     def step(self) -> bool:
+        polled_at = time.time()
         size = self.client.checkpoint().size
         self._succeeded()
         if self._start_if_needed(size):
+            self._read_to(size, polled_at)
             return False
         progressed = False
         while self.next < size and not self.stopped():
@@ -274,6 +292,7 @@ class StaticWorker(LogWorker):
             if width < TILE_WIDTH:
                 self._partial = (n, time.monotonic())   # read this partial tile again only after the wait
                 break
+        self._read_to(size, polled_at)
         return progressed
 
     def _partial_due(self, n: int) -> bool:
@@ -299,6 +318,7 @@ class StaticWorker(LogWorker):
             except MalformedEntry as e:
                 self.src.reporter.entry(self.ctlog.name, index, e)
         if frame is not None:
+            self.health.entry_read(entry.timestamp)
             self.emit(index + 1, frame)
         self.next = index + 1
 
@@ -328,6 +348,7 @@ class CTSource:
         self.log_list_source = log_list or getattr(settings, "ct_log_list_url", "") or ""
         self.ct_logs = getattr(settings, "ct_logs", "") or ""
         self.state_file = getattr(settings, "ct_state_file", "") or ""
+        self.lag_alert = float(getattr(settings, "ct_lag_alert", 600.0) or 0.0)
         self.options = options or ReaderOptions()
         for k, v in option_overrides.items():
             if not hasattr(self.options, k):
@@ -351,11 +372,27 @@ class CTSource:
 
     # -- public helpers
     def status(self) -> list[dict]:
-        """One dict per followed log: name, url, type, next_index, tree_size, failures."""
+        """One dict per followed log, in log-list order (see health.py for the meaning of each field):
+        name, url, kind, tree_size, position, behind, lag_seconds, last_success, errors, backoff_until,
+        last_error, lagging, gaps; and the older names type (= kind), next_index (the position the worker
+        reads next), failures (in a row). `position` is the next index delivered to on_frame."""
+        now = time.time()
+        with self._lock:
+            items = [(w, self.positions.get(key)) for key, w in self._workers.items()]
+        out = []
+        for w, delivered in items:
+            d = w.health.snapshot(delivered if delivered is not None else w.next, w.tree_size, now)
+            d.update(type=w.ctlog.type, next_index=w.next, failures=w.failures)
+            out.append(d)
+        return out
+
+    def check_lag(self) -> None:
+        """CT_LAG_ALERT: warn once per log when its lag goes over the threshold (health.py)."""
         with self._lock:
             workers = list(self._workers.values())
-        return [{"name": w.ctlog.name, "url": w.ctlog.url, "type": w.ctlog.type, "next_index": w.next,
-                 "tree_size": w.tree_size, "failures": w.failures} for w in workers]
+        for w in workers:
+            if w.health.check_lag(self.lag_alert):
+                self.counters.incr("ct_lag_alerts")
 
     def active_logs(self) -> list[CTLog]:
         with self._lock:
@@ -429,7 +466,7 @@ class CTSource:
         self._apply(self._select(fallback=True))
         log.info("CT: following %d logs from %s", len(self._workers), self.log_list_origin)
         now = time.monotonic()
-        next_save, next_refresh = now + o.state_save_interval, now + o.refresh_interval
+        next_save, next_refresh, next_lag_check = now + o.state_save_interval, now + o.refresh_interval, now
         try:
             while not self.stop_event.is_set():
                 try:
@@ -440,6 +477,9 @@ class CTSource:
                 if now >= next_save:
                     self.save_state()
                     next_save = now + o.state_save_interval
+                if now >= next_lag_check:
+                    self.check_lag()
+                    next_lag_check = now + 1.0
                 if now >= next_refresh and not self._refreshing:
                     self._refreshing = True
                     threading.Thread(target=self._refresh, name="ct-log-list", daemon=True).start()
