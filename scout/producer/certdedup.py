@@ -1,0 +1,113 @@
+"""Certificate-level de-duplication: one issuance is seen at least four times (its precertificate and its
+final certificate, each in two or more logs); the producer handles it once.
+
+The key is what certspotter uses (its issue #76): SHA-256 of the TBSCertificate with the CT poison
+extension (precertificates) and the SCT-list extension (final certificates) removed, then re-encoded.
+The two certificates of one issuance are signed separately, so their fingerprints differ, but what the
+CA certified is the same. DER is walked with asn1crypto's parser (element by element, no schema
+objects: its full Certificate model costs ~1 ms a certificate, this ~20 µs; bench/RESULTS.md).
+
+Frames without DER (certstream's lite stream) fall back to issuer + serial number + names: RFC 6962
+requires the precertificate and the certificate to share serial and issuer.
+
+Memory is bounded: the last `max_keys` keys are remembered, in two generations of max_keys/2 (the older
+generation is dropped when the newer fills): 8-byte keys, about 60 bytes each in CPython sets, so the
+default 1,000,000 keys cost ~60 MB and cover ~3-4 hours of the full stream (precertificate and
+certificate are logged minutes apart).
+"""
+from __future__ import annotations
+
+import binascii
+import hashlib
+
+from asn1crypto import parser
+
+# The encoded OIDs (tag, length, value) of the two extensions CT adds: an Extension is a SEQUENCE whose
+# contents start with its OID, so after the SEQUENCE's 2-4 header bytes these 12 bytes name it.
+_POISON = bytes.fromhex("060a2b06010401d679020403")      # 1.3.6.1.4.1.11129.2.4.3
+_SCT_LIST = bytes.fromhex("060a2b06010401d679020402")    # 1.3.6.1.4.1.11129.2.4.2
+_SEQUENCE = 16
+
+
+def _is_ct_extension(ext: bytes) -> bool:
+    head = ext[2:16]     # a comparison instead of parsing each extension: 3x faster keys (bench/RESULTS.md)
+    return _POISON in head or _SCT_LIST in head
+
+
+class NotACertificate(ValueError):
+    pass
+
+
+def _children(contents: bytes) -> list[bytes]:
+    """The encoded elements one after another in a constructed value's contents."""
+    out, pos = [], 0
+    while pos < len(contents):
+        n = parser.peek(contents[pos:])
+        out.append(contents[pos:pos + n])
+        pos += n
+    return out
+
+
+def _contents(element: bytes) -> tuple[int, int, int, bytes]:
+    class_, method, tag, _header, contents, _trailer = parser.parse(element, strict=True)
+    return class_, method, tag, contents
+
+
+def tbs_key(der: bytes) -> bytes:
+    """certspotter's identity of a (pre)certificate: SHA-256 of its TBSCertificate without the poison and
+    SCT-list extensions. Raises NotACertificate."""
+    try:
+        cert = _contents(der)[3]
+        tbs = cert[:parser.peek(cert)]
+        fields = []
+        for f in _children(_contents(tbs)[3]):
+            if f[0] == 0xA3:                                   # [3] EXPLICIT Extensions
+                exts = _children(_contents(_contents(f)[3])[3])
+                kept = [e for e in exts if not _is_ct_extension(e)]
+                if len(kept) != len(exts):
+                    f = parser.emit(2, 1, 3, parser.emit(0, 1, _SEQUENCE, b"".join(kept)))
+            fields.append(f)
+        return hashlib.sha256(parser.emit(0, 1, _SEQUENCE, b"".join(fields))).digest()
+    except (ValueError, IndexError, TypeError) as e:
+        raise NotACertificate(str(e)) from None
+
+
+def frame_key(leaf: dict) -> bytes | None:
+    """The de-duplication key of a frame's leaf_cert: from its DER when present (and parsable), else from
+    issuer, serial and names; None when the frame has neither."""
+    der_b64 = leaf.get("as_der")
+    if isinstance(der_b64, str) and der_b64:
+        try:
+            return tbs_key(binascii.a2b_base64(der_b64))
+        except (NotACertificate, binascii.Error):
+            pass
+    issuer = leaf.get("issuer")
+    issuer = issuer.get("aggregated") if isinstance(issuer, dict) else None
+    serial = leaf.get("serial_number")
+    if not isinstance(issuer, str) or not isinstance(serial, str) or not serial:
+        return None
+    names = leaf.get("all_domains") if isinstance(leaf.get("all_domains"), list) else []
+    text = "\x00".join([issuer, serial.upper().lstrip("0")] + sorted(n for n in names if isinstance(n, str)))
+    return hashlib.sha256(b"isn\x00" + text.encode("utf-8", "surrogatepass")).digest()
+
+
+class SeenCertificates:
+    """Keys of the last `max_keys` certificates (two generations; see the module docstring)."""
+
+    def __init__(self, max_keys: int) -> None:
+        self.half = max(1, max_keys // 2)
+        self.new: set[int] = set()
+        self.old: set[int] = set()
+
+    def seen(self, key: bytes) -> bool:
+        """True if `key` was seen within the window; remembers it either way."""
+        k = int.from_bytes(key[:8], "big")     # 64 bits: ~3e-8 chance of any collision among 1M keys
+        if k in self.new or k in self.old:
+            return True
+        if len(self.new) >= self.half:
+            self.old, self.new = self.new, set()
+        self.new.add(k)
+        return False
+
+    def __len__(self) -> int:
+        return len(self.new) + len(self.old)
