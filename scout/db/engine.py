@@ -1,0 +1,76 @@
+"""Opening a store: STORE_URL -> an engine with the schema migrated.
+
+`sqlite:///PATH` is embedded (the file and its directory are created; WAL so readers never wait for the
+writer; every transaction begins IMMEDIATE so two writers queue instead of failing at commit).
+`postgresql://user:pass@host/db` uses psycopg 3 (the `+psycopg` driver is added when the URL names none).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from scout.db import migrations
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be opened; the message names STORE_URL."""
+
+
+@dataclass
+class SqlStore:
+    engine: Engine
+    url: str
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # transactions are ours (BEGIN IMMEDIATE below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, consistent always
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def open_store(url: str) -> SqlStore:
+    """Open (creating and migrating when needed) the store at `url`. Raises StoreError."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"STORE_URL={url!r}: expected sqlite:///PATH or postgresql://user:pass@host/db") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = _sqlite_engine(parsed)
+        elif parsed.get_backend_name() == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            engine = create_engine(parsed, pool_pre_ping=True)
+        else:
+            raise StoreError(f"STORE_URL={url!r}: expected sqlite:///PATH or postgresql://user:pass@host/db")
+        migrations.migrate(engine)
+    except OperationalError as exc:
+        raise StoreError(f"STORE_URL={parsed.render_as_string(hide_password=True)}: cannot open the store: "
+                         f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}") from None
+    return SqlStore(engine, url)
