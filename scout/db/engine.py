@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from scout.config import redact_url
 from scout.db import migrations
 
 
@@ -74,10 +75,11 @@ def _sqlite_engine(url) -> Engine:
 
 def open_store(url: str) -> SqlStore:
     """Open (creating and migrating when needed) the store at `url`. Raises StoreError."""
+    expected = "expected sqlite:///PATH or postgresql://user:pass@host/db"
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StoreError(f"STORE_URL={url!r}: expected sqlite:///PATH or postgresql://user:pass@host/db") from None
+        raise StoreError(f"STORE_URL={redact_url(url)!r}: {expected}") from None
     try:
         if parsed.get_backend_name() == "sqlite":
             engine = _sqlite_engine(parsed)
@@ -87,7 +89,7 @@ def open_store(url: str) -> SqlStore:
             engine = create_engine(parsed, pool_pre_ping=True, json_serializer=pg_json_dumps,
                                    json_deserializer=orjson.loads)
         else:
-            raise StoreError(f"STORE_URL={url!r}: expected sqlite:///PATH or postgresql://user:pass@host/db")
+            raise StoreError(f"STORE_URL={redact_url(url)!r}: {expected}")
         migrations.migrate(engine)
     except OperationalError as exc:
         raise StoreError(f"STORE_URL={parsed.render_as_string(hide_password=True)}: cannot open the store: "

@@ -2,7 +2,7 @@
 server at 127.0.0.1:5432 (created on first use, dropped at the end), SQLite files in tmp_path, and
 documents built field by field.
 
-SCOUT_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres) is the maintenance connection
+SCOUT_TEST_PG (default postgresql://postgres:postgres@127.0.0.1:5432/postgres) is the maintenance connection
 that creates and drops the per-run databases; scripts/setup.sh (DEV=1) installs and starts PostgreSQL.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import need_service
 
-ADMIN_URL = os.environ.get("SCOUT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get("SCOUT_TEST_PG", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 
 
 def _admin():
