@@ -22,11 +22,13 @@ def _like_escape(text: str) -> str:
 
 
 def glob_condition(column, glob: str):
-    """`*.example.com`, `paypal*`, `a?c.com` -> LIKE; a name without wildcards -> equality."""
+    """`*.example.com`, `paypal*`, `a?c.com` -> LIKE on lower(column) (what the trigram index of
+    PostgreSQL covers); a name without wildcards -> equality (the primary key)."""
+    glob = glob.lower()
     if "*" not in glob and "?" not in glob:
         return column == glob
     pattern = _like_escape(glob).replace("*", "%").replace("?", "_")
-    return column.like(pattern, escape="\\")
+    return func.lower(column).like(pattern, escape="\\")
 
 
 def conditions(f: Filters) -> list:

@@ -100,5 +100,5 @@ def address_rows(doc: dict) -> list[dict]:
 def nameserver_rows(doc: dict) -> list[dict]:
     """The name servers of the WHOIS/RDAP answer, lower case, without the final dot."""
     parsed = doc.get("domain_whois_parsed") if isinstance(doc.get("domain_whois_parsed"), dict) else {}
-    names = {str(ns).strip().lower().rstrip(".") for ns in (parsed.get("nameservers") or []) if isinstance(ns, str)}
+    names = {(_text(ns) or "").strip().lower().rstrip(".") for ns in (parsed.get("nameservers") or [])}
     return [{"domain": doc["domain"], "ns": ns} for ns in sorted(names) if ns]

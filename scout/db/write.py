@@ -55,19 +55,31 @@ def _insert(conn, table):
     return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
-def _write(conn, docs: list[dict]) -> None:
-    rows = [domain_row(d) for d in docs]
+def _children(doc: dict | None) -> tuple:
+    return (address_rows(doc), nameserver_rows(doc)) if doc is not None else ([], [])
+
+
+def _write(conn, docs: list[dict], old: dict[str, dict]) -> None:
+    """Rows for `docs`; child rows only where they changed (a re-sighting on the same addresses and
+    name servers touches the domain row alone)."""
     ins = _insert(conn, domains)
     ins = ins.on_conflict_do_update(index_elements=["domain"],
                                     set_={c.name: ins.excluded[c.name] for c in domains.c if c.name != "domain"})
-    conn.execute(ins, rows)
-    keys = [d["domain"] for d in docs]
-    for table, make in ((addresses, address_rows), (nameservers, nameserver_rows)):
-        for part in _chunks(keys):
+    conn.execute(ins, [domain_row(d) for d in docs])
+    changed, new_children = [], ([], [])
+    for d in docs:
+        mine, before = _children(d), _children(old.get(d["domain"]))
+        if mine != before:
+            if d["domain"] in old:
+                changed.append(d["domain"])
+            new_children[0].extend(mine[0])
+            new_children[1].extend(mine[1])
+    for part in _chunks(changed):
+        for table in (addresses, nameservers):
             conn.execute(delete(table).where(table.c.domain.in_(part)))
-        children = [r for d in docs for r in make(d)]
-        if children:
-            conn.execute(table.insert(), children)
+    for table, rows in zip((addresses, nameservers), new_children):
+        if rows:
+            conn.execute(table.insert(), rows)
 
 
 def update_documents(store: SqlStore, keys: Iterable[str],
@@ -86,7 +98,7 @@ def update_documents(store: SqlStore, keys: Iterable[str],
                                     .where(domains.c.domain.in_(part))).tuples().all())
         docs = [new for new in (change(k, old.get(k)) for k in keys) if new is not None]
         if docs:
-            _write(conn, docs)
+            _write(conn, docs, old)
     return len(docs)
 
 

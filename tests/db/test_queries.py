@@ -160,3 +160,16 @@ def test_a_url_that_is_no_store_is_a_clear_error(tmp_path):
         db.open_store("mysql://x@localhost/db")
     with pytest.raises(db.StoreError, match="STORE_URL"):
         db.open_store("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_a_domain_that_moves_is_found_where_it_is_now(filled):
+    moved = make_doc("shop.example.com", "example.com", NOW - 2 * H, last_seen=NOW,
+                     ips={"203.0.113.7": (64999, None, "FR")}, ns=["ns9.gamma.io"], registrar="NameCheap, Inc.")
+    moved["seen_count"] = 2
+    assert db.upsert_documents(filled, [moved]) == 1
+    def names(q):
+        return {d["domain"] for d in db.search(filled, db.Filters.from_query(q))}
+    assert names({"ip": "192.0.2.20"}) == set() and names({"asn": "64500"}) == {"login-paypal.example.com"}
+    assert names({"ip": "203.0.113.7"}) == names({"ns": "ns9.gamma.io"}) == {"shop.example.com"}
+    assert names({"ns": "ns1.alpha.net"}) == {"login-paypal.example.com"}
+    assert db.upsert_documents(filled, [moved]) == 0      # unchanged: nothing written
