@@ -8,6 +8,7 @@ The folders follow a domain's way through the system:
     stages/     what Celery workers run: dns, whois (cache joins; lookups dispatched), save (documents)
     whois/      the lookups themselves: RDAP, port-43 WHOIS, IP RDAP and ASN, bootstrap files
     watchlist   the rules that score a name
+    db/         the SQL store beside the files (SQLite or PostgreSQL): upserts, `scout query`'s filters
     store/      shared state: de-duplication, caches, counters, the ledger, failed tasks (Redis or memory)
     ops/        stats, the failed-task store, the in-process workers of `scout run`
     cli/        the `scout` command, thin over the folders above

@@ -3,12 +3,18 @@
 Documents are written through scout.stages.files (lock, atomic write); a WHOIS answer that landed
 between the WHOIS step and the save fills a `pending` field under the document's lock, and a
 re-sighting whose WHOIS is still pending keeps the answer the document already has.
+
+With a SQL store (STORE_URL, scout.db) the batch's documents are upserted in one transaction after the
+files: with OUTPUT_FILES=true the file's document goes in as it is (the store equals the files); with
+OUTPUT_FILES=false the store's row is merged by the same rules, under the store's per-domain lock.
 """
 from __future__ import annotations
 
 import time
 from collections import Counter
 
+from scout import db
+from scout.config import store_url_of
 from scout.stages import document, files
 from scout.stages.chain import settle
 from scout.stages.document import ANSWERED, PENDING, WAITING
@@ -44,54 +50,91 @@ def _keep_known_whois(old: dict, new: dict) -> None:
             new["ip_whois"][ip] = (old.get("ip_whois") or {}).get(ip, "")
 
 
+def sql_store(settings) -> db.SqlStore | None:
+    """The SQL store this process writes, or None (files only)."""
+    url = store_url_of(settings)
+    return db.shared_store(url) if url else None
+
+
+def _merger(store, settings, counts: Counter, sightings: list):
+    """merge(old, new): the files' rules for one sighting, under the document's lock. A new sighting
+    (not a batch delivered again) is noted in `sightings` with the document as written."""
+    def merge(old, doc):
+        _fill_waiting(doc, store, settings)
+        if old:
+            _keep_known_whois(old, doc)
+        counts["saved_updated" if old else "saved_new"] += 1
+        merged = document.merge_documents(old, doc)
+        if not old or old.get("last_seen") != doc["last_seen"]:
+            sightings.append(merged)
+        return merged
+    return merge
+
+
 def save_items(items: list[dict], settings, store, on_saved=None) -> int:
-    """Write (or update) every item's document; `on_saved(document)` once per new sighting. Raises on
-    the first write error (the task retries the batch; writes are idempotent)."""
+    """Write (or update) every item's document: its file, and its row in the SQL store in one
+    transaction per batch. Raises on the first write error (the task retries the batch; writes are
+    idempotent)."""
     now = time.time()
     counts: Counter = Counter()
-    for it in items:
-        doc = document.new_document(it, now)
-        written: dict = {}
-
-        def change(old, doc=doc, written=written):
-            _fill_waiting(doc, store, settings)
-            if old:
-                _keep_known_whois(old, doc)
-            counts["saved_updated" if old else "saved_new"] += 1
-            written["doc"] = merged = document.merge_documents(old, doc)
-            written["new_sighting"] = not old or old.get("last_seen") != doc["last_seen"]
-            return merged
-
-        files.update_document(settings.output_dir, it["r"], it["d"], change, fsync=settings.save_fsync)
-        # Once per sighting, with the document as written (first_seen, seen_count): a batch retried or
-        # delivered again finds its sightings already counted and says nothing twice.
-        if on_saved is not None and written.get("new_sighting"):
-            on_saved(written["doc"])
+    sightings: list[dict] = []
+    merge = _merger(store, settings, counts, sightings)
+    sql = sql_store(settings)
+    new_docs = [document.new_document(it, now) for it in items]
+    if settings.output_files:
+        written = []
+        for it, doc in zip(items, new_docs):
+            files.update_document(settings.output_dir, it["r"], it["d"],
+                                  lambda old, doc=doc: _keep(written, merge(old, doc)), fsync=settings.save_fsync)
+        if sql is not None:
+            db.upsert_documents(sql, written)
+    else:
+        db.upsert_documents(sql, new_docs, merge=merge)
+    # Once per sighting, with the document as written (first_seen, seen_count): a batch retried or
+    # delivered again finds its sightings already counted and says nothing twice.
+    for doc in sightings if on_saved is not None else ():
+        on_saved(doc)
     counts["domains_saved"] = len(items)
     store.incr(counts)
     settle(store, items)
     return len(items)
 
 
+def _keep(kept: list, doc):
+    kept.append(doc)
+    return doc
+
+
 def apply_whois_result(kind: str, key: str, result: dict, settings, store, keep_pending: bool = False) -> int:
-    """A lookup landed: update every saved document waiting for it. -> documents updated."""
+    """A lookup landed: update every saved document waiting for it (its file, its row in the SQL
+    store). -> documents updated."""
     pending_key = ("pending:dw:" if kind == "domain" else "pending:ip:") + key
     members = store.get_members(pending_key) if keep_pending else store.pop_members(pending_key)
-    updated = 0
+    targets = {}
     for member in members:
         root, bar, domain = member.partition("|")
         if not bar:  # a domain waiting since before members named their root: keyed by the root then
             root, domain = key, member
+        targets[domain] = root
 
-        def change(old):
-            if old is None:
-                return None  # not written yet: the save stage reads the cache under the same lock
-            new = _with_domain_whois(old, result) if kind == "domain" else _with_ip_whois(old, key, result)
-            return None if new is None else document.order_document(new)
+    def change(old):
+        if old is None:
+            return None  # not written yet: the save stage reads the cache under the same lock
+        new = _with_domain_whois(old, result) if kind == "domain" else _with_ip_whois(old, key, result)
+        return None if new is None else document.order_document(new)
 
-        if files.update_document(settings.output_dir, root, domain, change,
-                                 fsync=settings.save_fsync) is not None:
-            updated += 1
+    sql = sql_store(settings)
+    if settings.output_files:
+        written: list = []
+        for domain, root in targets.items():
+            files.update_document(settings.output_dir, root, domain,
+                                  lambda old: None if (new := change(old)) is None else _keep(written, new),
+                                  fsync=settings.save_fsync)
+        if sql is not None:
+            db.upsert_documents(sql, written)
+        updated = len(written)
+    else:
+        updated = db.update_documents(sql, targets, lambda domain, old: change(old))
     store.incr({"documents_whois_updated": updated})
     return updated
 

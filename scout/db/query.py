@@ -1,0 +1,119 @@
+"""The read side: search, count, one document, its neighbours, and the overview.
+
+Each filter is one indexed condition (see schema.py and migrations.py for the indexes): a glob is a
+LIKE (a trigram index on PostgreSQL serves a leading `*`), an address or CIDR a range of `ip_key`, the
+ASN and name server a lookup in their child table.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, func, or_, select
+
+from scout.db.engine import SqlStore
+from scout.db.filters import Filters
+from scout.db.schema import addresses, domains, nameservers, network_range, utcnow
+
+RELATED_LIMIT = 100
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def glob_condition(column, glob: str):
+    """`*.example.com`, `paypal*`, `a?c.com` -> LIKE on lower(column) (what the trigram index of
+    PostgreSQL covers); a name without wildcards -> equality (the primary key)."""
+    glob = glob.lower()
+    if "*" not in glob and "?" not in glob:
+        return column == glob
+    pattern = _like_escape(glob).replace("*", "%").replace("?", "_")
+    return func.lower(column).like(pattern, escape="\\")
+
+
+def conditions(f: Filters) -> list:
+    c = domains.c
+    out = []
+    if f.domain:
+        out.append(glob_condition(c.domain, f.domain))
+    if f.root:
+        out.append(c.root_domain == f.root)
+    if f.ip is not None:
+        lo, hi = network_range(f.ip)
+        out.append(c.domain.in_(select(addresses.c.domain).where(addresses.c.ip_key.between(lo, hi))))
+    if f.asn is not None:
+        out.append(c.domain.in_(select(addresses.c.domain).where(addresses.c.asn == f.asn)))
+    if f.ns:
+        out.append(c.domain.in_(select(nameservers.c.domain).where(nameservers.c.ns == f.ns)))
+    if f.registrar:
+        out.append(func.lower(c.registrar).like("%" + _like_escape(f.registrar.lower()) + "%", escape="\\"))
+    if f.since is not None:
+        out.append(c.first_seen >= f.since)
+    if f.until is not None:
+        out.append(c.first_seen < f.until)
+    if f.min_score is not None:
+        out.append(c.score >= f.min_score)
+    if f.registered_within is not None:
+        out.append(c.registration_age.between(0, int(f.registered_within.total_seconds())))
+    if f.whois_status:
+        out.append(c.whois_status == f.whois_status)
+    return out
+
+
+def search(store: SqlStore, f: Filters) -> list[dict]:
+    """Full documents matching every filter, newest first_seen first, `f.limit` from `f.offset`."""
+    q = (select(domains.c.document).where(and_(True, *conditions(f)))
+         .order_by(domains.c.first_seen.desc(), domains.c.domain).limit(f.limit).offset(f.offset))
+    with store.engine.connect() as conn:
+        return [row[0] for row in conn.execute(q)]
+
+
+def count(store: SqlStore, f: Filters) -> int:
+    q = select(func.count()).select_from(domains).where(and_(True, *conditions(f)))
+    with store.engine.connect() as conn:
+        return conn.execute(q).scalar_one()
+
+
+def get_document(store: SqlStore, domain: str) -> dict | None:
+    with store.engine.connect() as conn:
+        return conn.execute(select(domains.c.document).where(domains.c.domain == domain.lower())).scalar()
+
+
+def related(store: SqlStore, domain: str, limit: int = RELATED_LIMIT) -> dict:
+    """Other domains on the same addresses, the same name servers and the same registered domain:
+    {"ip": {ip: [domain, ...]}, "ns": {ns: [...]}, "registered_domain": [...]} (each list sorted, at
+    most `limit` long)."""
+    domain = domain.lower()
+    out: dict = {"ip": {}, "ns": {}, "registered_domain": []}
+    with store.engine.connect() as conn:
+        for ip in conn.execute(select(addresses.c.ip).where(addresses.c.domain == domain)).scalars():
+            out["ip"][ip] = list(conn.execute(
+                select(addresses.c.domain).where(addresses.c.ip == ip, addresses.c.domain != domain)
+                .order_by(addresses.c.domain).limit(limit)).scalars())
+        for ns in conn.execute(select(nameservers.c.ns).where(nameservers.c.domain == domain)).scalars():
+            out["ns"][ns] = list(conn.execute(
+                select(nameservers.c.domain).where(nameservers.c.ns == ns, nameservers.c.domain != domain)
+                .order_by(nameservers.c.domain).limit(limit)).scalars())
+        row = conn.execute(select(domains.c.registered_domain, domains.c.root_domain)
+                           .where(domains.c.domain == domain)).first()
+        if row is not None:
+            col, value = ((domains.c.registered_domain, row[0]) if row[0] else (domains.c.root_domain, row[1]))
+            out["registered_domain"] = list(conn.execute(
+                select(domains.c.domain).where(col == value, domains.c.domain != domain)
+                .order_by(domains.c.domain).limit(limit)).scalars())
+    return out
+
+
+def overview(store: SqlStore, min_score: int = 50, hits_limit: int = 50) -> dict:
+    """Counts (all, first seen in the last hour, WHOIS pending) and the last hour's watchlist hits
+    (score >= min_score), newest first."""
+    hour_ago = utcnow() - timedelta(hours=1)
+    c = domains.c
+    with store.engine.connect() as conn:
+        total, last_hour, pending = conn.execute(select(
+            func.count(), func.count().filter(c.first_seen >= hour_ago),
+            func.count().filter(or_(c.whois_status == "pending", c.whois_status == "skipped_backlog")))).one()
+        hits = list(conn.execute(
+            select(c.document).where(c.first_seen >= hour_ago, c.score >= min_score)
+            .order_by(c.first_seen.desc(), c.domain).limit(hits_limit)).scalars())
+    return {"domains": total, "last_hour": last_hour, "whois_pending": pending, "hits": hits}

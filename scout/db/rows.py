@@ -1,0 +1,104 @@
+"""A document -> its row in `domains` and its rows in `addresses` and `nameservers`.
+
+Only what a query filters on becomes a column; the document itself is kept whole. A field that does
+not parse (a hand-edited file, an odd WHOIS date) becomes NULL, never an error: the document is still
+stored and still found by its other fields.
+"""
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timezone
+
+from scout.db.schema import ip_key
+
+
+def parse_time(value) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def _int_or_none(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if -(2 ** 63) <= value < 2 ** 63 else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip().upper().removeprefix("AS"))
+        except ValueError:
+            return None
+    return None
+
+
+def _text(value) -> str | None:
+    """A text column: PostgreSQL's text holds no NUL."""
+    return (value.replace("\x00", "") or None) if isinstance(value, str) and value else None
+
+
+def unusable(doc) -> str | None:
+    """Why a document cannot be stored (None when it can): it needs a domain and a first_seen (or a
+    timestamp) that parses."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("domain"), str) or not doc["domain"].strip():
+        return "no domain"
+    if parse_time(doc.get("first_seen")) is None and parse_time(doc.get("timestamp")) is None:
+        return "no first_seen"
+    return None
+
+
+def domain_row(doc: dict) -> dict:
+    """The `domains` row of a document (its `document` column is the document itself)."""
+    parsed = doc.get("domain_whois_parsed") if isinstance(doc.get("domain_whois_parsed"), dict) else {}
+    cert = doc.get("certificate") if isinstance(doc.get("certificate"), dict) else {}
+    first_seen = parse_time(doc.get("first_seen")) or parse_time(doc.get("timestamp"))
+    last_seen = parse_time(doc.get("last_seen")) or first_seen
+    created = parse_time(parsed.get("created"))
+    score = doc.get("score")
+    return {
+        "domain": doc["domain"],
+        "root_domain": doc.get("root_domain") or doc["domain"],
+        "registered_domain": _text(doc.get("registered_domain")),
+        "first_seen": first_seen,
+        "last_seen": last_seen,
+        "seen_count": doc["seen_count"] if isinstance(doc.get("seen_count"), int) else 1,
+        "score": score if isinstance(score, int) and not isinstance(score, bool) else None,
+        "registrar": _text(parsed.get("registrar")),
+        "whois_created": created,
+        "whois_expires": parse_time(parsed.get("expires")),
+        "whois_status": _text(parsed.get("status")),
+        "registration_age": (int((first_seen - created).total_seconds())
+                             if created is not None and first_seen is not None else None),
+        "cert_issuer": _text(cert.get("issuer")),
+        "not_before": parse_time(cert.get("not_before")),
+        "document": doc,
+    }
+
+
+def address_rows(doc: dict) -> list[dict]:
+    """One row per A/AAAA address, with the ASN, network and country of its IP WHOIS answer."""
+    info = doc.get("ip_info") if isinstance(doc.get("ip_info"), dict) else {}
+    out, seen = [], set()
+    for ip in list(doc.get("a_records") or []) + list(doc.get("aaaa_records") or []):
+        try:
+            text = str(ipaddress.ip_address(str(ip).strip()))
+        except ValueError:
+            continue  # not an address: nothing to match
+        if text in seen:
+            continue
+        seen.add(text)
+        i = info.get(ip) if isinstance(info.get(ip), dict) else {}
+        out.append({"domain": doc["domain"], "ip": text, "ip_key": ip_key(text),
+                    "asn": _int_or_none(i.get("asn")), "network_cidr": _text(i.get("network_cidr")),
+                    "country": _text(i.get("country") or i.get("asn_country"))})
+    return out
+
+
+def nameserver_rows(doc: dict) -> list[dict]:
+    """The name servers of the WHOIS/RDAP answer, lower case, without the final dot."""
+    parsed = doc.get("domain_whois_parsed") if isinstance(doc.get("domain_whois_parsed"), dict) else {}
+    names = {(_text(ns) or "").strip().lower().rstrip(".") for ns in (parsed.get("nameservers") or [])}
+    return [{"domain": doc["domain"], "ns": ns} for ns in sorted(names) if ns]
