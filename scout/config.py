@@ -235,6 +235,9 @@ class Settings:
     ct_logs: str = ""
     ct_state_file: str = ""
     flower_basic_auth: str = ""
+    web_basic_auth: str = ""            # user:password for `scout web`; required unless it binds to loopback
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -303,6 +306,9 @@ _VARS = {
     "CT_LOGS": ("ct_logs", _str),
     "CT_STATE_FILE": ("ct_state_file", _str),
     "FLOWER_BASIC_AUTH": ("flower_basic_auth", _str),
+    "WEB_BASIC_AUTH": ("web_basic_auth", _str),
+    "WEB_HOST": ("web_host", _str),
+    "WEB_PORT": ("web_port", _pos),
 }
 
 ENV_VARS = tuple(_VARS)
@@ -320,7 +326,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
         if text is None or (text.strip() == "" and attr not in ("certstream_url", "broker_url", "redis_url",
                                                               "whois_ips", "watchlist_file", "alert_file",
                                                               "alert_webhook_url", "ct_logs", "ct_state_file",
-                                                              "rdap_bootstrap_dir", "flower_basic_auth")):
+                                                              "rdap_bootstrap_dir", "flower_basic_auth",
+                                                              "web_basic_auth")):
             continue
         values[attr] = parser(var, text)
     s = Settings(**values)
@@ -337,6 +344,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
         raise ConfigError(f"CERTSTREAM_URL={s.certstream_url!r}: expected a ws:// or wss:// URL")
     if s.flower_basic_auth and ":" not in s.flower_basic_auth:
         raise ConfigError("FLOWER_BASIC_AUTH: expected user:password")
+    if s.web_basic_auth and ":" not in s.web_basic_auth:
+        raise ConfigError("WEB_BASIC_AUTH: expected user:password")
     parse_hostport("WHOIS_REFERRAL_SERVER", s.whois_referral_server, 43)
     return _replace(s, **derived)
 
