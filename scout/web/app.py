@@ -51,7 +51,7 @@ class SecurityHeaders:
 def templates() -> Jinja2Templates:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     env.globals.update(domain_url=views.domain_url, search_url=views.search_url)
-    env.filters.update(pretty=views.pretty, text=views.text)
+    env.filters.update(pretty=views.pretty, text=views.text, when=views.when)
     return Jinja2Templates(env=env)
 
 

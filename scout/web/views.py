@@ -26,6 +26,12 @@ def pretty(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
 
 
+def when(value) -> str:
+    """2026-12-01T11:11:15.432Z -> 2026-12-01 11:11:15 (UTC, as every time in the documents)."""
+    s = str(value or "")
+    return s[:19].replace("T", " ") if len(s) >= 19 and s[10:11] == "T" else s
+
+
 def text(value) -> str:
     """A field as text: lists joined, missing values as an empty string."""
     if value is None:
