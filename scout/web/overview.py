@@ -21,7 +21,7 @@ RATE_WINDOW = 60.0          # seconds over which domains/s is measured
 PIPELINE_TIMEOUT = 5.0      # a broker or Redis that does not answer within this shows as unavailable
 HITS_SHOWN = 50
 
-_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="web-stats")
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="web-stats")
 
 
 class Overview:
@@ -31,6 +31,7 @@ class Overview:
         self.clock = clock
         self._samples: collections.deque = collections.deque(maxlen=256)  # (time, domains_saved)
         self._lock = threading.Lock()
+        self._pending: concurrent.futures.Future | None = None
 
     def collect(self) -> dict:
         out = {"generated": self.clock(), "hit_min_score": self.hit_min_score()}
@@ -50,7 +51,12 @@ class Overview:
                 "new_per_second": round(last_minute / RATE_WINDOW, 2)}
 
     def _pipeline_figures(self) -> dict:
-        future = _pool.submit(collect_stats, self.settings)
+        with self._lock:
+            # One reading at a time: while a broker hangs, later page loads wait on the same reading
+            # instead of piling up threads behind it.
+            if self._pending is None or self._pending.done():
+                self._pending = _pool.submit(collect_stats, self.settings)
+            future = self._pending
         try:
             stats = future.result(timeout=PIPELINE_TIMEOUT)
         except concurrent.futures.TimeoutError:
