@@ -209,6 +209,10 @@ class Settings:
     rdap_bootstrap_dir: str = ""
     output_dir: str = "ctlog_data"
     save_fsync: bool = False
+    # The SQL store (scout/db): sqlite:///PATH or postgresql://...; empty: `scout run` uses
+    # sqlite:///<OUTPUT_DIR>/scout.db, fleet workers write files only; `none`: no store at all.
+    store_url: str = ""
+    output_files: bool = True           # the JSON document files (the store can replace them)
     cache_ttl: float = 24 * 3600.0
     strip_www: bool = True
     broker_url: str = ""
@@ -282,6 +286,8 @@ _VARS = {
     "RDAP_BOOTSTRAP_DIR": ("rdap_bootstrap_dir", _str),
     "OUTPUT_DIR": ("output_dir", _str),
     "SAVE_FSYNC": ("save_fsync", _bool),
+    "STORE_URL": ("store_url", _str),
+    "OUTPUT_FILES": ("output_files", _bool),
     "CACHE_TTL": ("cache_ttl", _dur),
     "STRIP_WWW": ("strip_www", _bool),
     "BROKER_URL": ("broker_url", _str),
@@ -327,7 +333,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
                                                               "whois_ips", "watchlist_file", "alert_file",
                                                               "alert_webhook_url", "ct_logs", "ct_state_file",
                                                               "rdap_bootstrap_dir", "flower_basic_auth",
-                                                              "web_basic_auth")):
+                                                              "store_url", "web_basic_auth")):
             continue
         values[attr] = parser(var, text)
     s = Settings(**values)
@@ -347,7 +353,34 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
     if s.web_basic_auth and ":" not in s.web_basic_auth:
         raise ConfigError("WEB_BASIC_AUTH: expected user:password")
     parse_hostport("WHOIS_REFERRAL_SERVER", s.whois_referral_server, 43)
+    _check_store_url(s.store_url)
     return _replace(s, **derived)
+
+
+NO_STORE = "none"
+
+
+def _check_store_url(url: str) -> None:
+    if url and url != NO_STORE and not url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+        raise ConfigError(f"STORE_URL={redact_url(url)!r}: expected sqlite:///PATH, "
+                          "postgresql://user:pass@host/db, none, or empty")
+
+
+def store_url_of(s: Settings, embedded: bool = False) -> str:
+    """The store a process writes and reads: STORE_URL; when empty, `scout run`'s embedded default
+    sqlite:///<OUTPUT_DIR>/scout.db (embedded=True), else none (files only). '' means no store."""
+    if s.store_url == NO_STORE:
+        return ""
+    if s.store_url:
+        return s.store_url
+    return f"sqlite:///{Path(s.output_dir).resolve() / 'scout.db'}" if embedded else ""
+
+
+def check_outputs(s: Settings, store_url: str) -> None:
+    """Documents must go somewhere: OUTPUT_FILES=false needs a store."""
+    if not s.output_files and not store_url:
+        raise ConfigError("OUTPUT_FILES=false needs STORE_URL (sqlite:///PATH or postgresql://...): "
+                          "documents would be written nowhere")
 
 
 def _replace(s: Settings, **changes) -> Settings:

@@ -1,6 +1,7 @@
 """`scout` command line: parsing and dispatch only; each command group is a module of its own, thin over
 the code it runs: run.py (run, produce), worker.py (worker, flower, bridge), ops.py (stats, failed,
-sweep), score.py (score), web.py (web); `replay-server` and `record` go to scout.sources.
+sweep), score.py (score), store.py (query, import, prune), web.py (web); `replay-server` and `record` go to
+scout.sources.
 
 May import: everything (the top of the house: nothing imports it but `python -m scout`).
 """
@@ -10,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from scout.cli import ops, run, score, web, worker
+from scout.cli import ops, run, score, store, web, worker
 from scout.cli.common import setup_logging
 from scout.config import ConfigError, load_settings, outbound_url_warnings
 from scout.sources import record, replay
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_commands(sub)
     _add_worker_commands(sub)
     _add_ops_commands(sub)
+    store.add_commands(sub)
     _add_web_command(sub)
     for name, help_text in (("replay-server", "serve a recording in certstream-server-go's wire format"),
                             ("record", "write a live feed to a JSONL recording"),

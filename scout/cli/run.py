@@ -8,7 +8,7 @@ import time
 
 from scout.celery import configure
 from scout.cli.common import install_stop_signals, settings_from
-from scout.config import ConfigError, Settings
+from scout.config import NO_STORE, ConfigError, Settings, _replace, check_outputs, store_url_of
 from scout.counters import Counters
 from scout.ops.embedded import EmbeddedWorkers, drain, enqueued, wait_until_done
 from scout.producer.bridge import Bridge
@@ -19,7 +19,12 @@ log = logging.getLogger("scout")
 
 def cmd_run(args) -> int:
     s = settings_from(args)
-    return run_pipeline(s, source=args.source, embedded_workers=not s.broker_url or args.workers,
+    embedded_workers = not s.broker_url or args.workers
+    if embedded_workers:  # this process saves: the embedded store by default (sqlite:///<OUTPUT_DIR>/scout.db)
+        url = store_url_of(s, embedded=True)
+        check_outputs(s, url)
+        s = _replace(s, store_url=url or NO_STORE)
+    return run_pipeline(s, source=args.source, embedded_workers=embedded_workers,
                         stall_timeout=args.stall_timeout)
 
 

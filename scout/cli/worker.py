@@ -10,7 +10,7 @@ import threading
 
 from scout.celery import configure
 from scout.cli.common import install_stop_signals, settings_from
-from scout.config import ConfigError, Settings, redact_url
+from scout.config import ConfigError, Settings, check_outputs, redact_url, store_url_of
 from scout.counters import Counters
 from scout.producer.bridge import Bridge
 
@@ -46,6 +46,8 @@ def cmd_worker(args) -> int:
     s = settings_from(args)
     if not s.broker_url:
         raise ConfigError("BROKER_URL: a separate worker needs a broker (e.g. redis://127.0.0.1:6379/0)")
+    if args.stage in ("save", "all"):
+        check_outputs(s, store_url_of(s))
     ip, extra = _take_ip(list(args.celery_args or []), args.ip)
     if ip:
         check_bindable(ip)

@@ -14,17 +14,20 @@ Core; psycopg 3 drives PostgreSQL.
     prune_store(store, cutoff) -> rows deleted
 
 Modules: schema (tables, indexes), migrations (the versioned runner), engine (open_store), filters
-(Filters and their SQL), query (the read side), write (upserts, updates, prune), rows (document -> columns).
+(Filters parsed from strings), query (the read side and the filters' SQL), write (upserts, updates,
+prune), rows (document -> columns), importer (`scout import`), output (`scout query`'s formats).
 The merge rule of a save is the caller's (scout.stages.save passes the files' own), so nothing here knows
 about the stages.
 
 May import: config.
 """
-from scout.db.engine import SqlStore, StoreError, open_store
-from scout.db.filters import Filters, FilterError
+from scout.db.engine import SqlStore, StoreError, close_shared, open_store, shared_store
+from scout.db.filters import FilterError, Filters
+from scout.db.importer import import_documents
+from scout.db.output import FORMATS, render
 from scout.db.query import count, get_document, overview, related, search
 from scout.db.write import merge_imported, prune_store, update_documents, upsert_documents
 
-__all__ = ["FilterError", "Filters", "SqlStore", "StoreError", "count", "get_document", "merge_imported",
-           "open_store", "overview", "prune_store", "related", "search", "update_documents",
-           "upsert_documents"]
+__all__ = ["FORMATS", "FilterError", "Filters", "SqlStore", "StoreError", "close_shared", "count", "get_document",
+           "import_documents", "merge_imported", "open_store", "overview", "prune_store", "related", "render",
+           "search", "shared_store", "update_documents", "upsert_documents"]

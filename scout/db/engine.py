@@ -6,14 +6,32 @@ writer; every transaction begins IMMEDIATE so two writers queue instead of faili
 """
 from __future__ import annotations
 
+import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from scout.config import redact_url
 from scout.db import migrations
+
+
+# PostgreSQL's JSONB holds no NUL character (a hostile WHOIS answer may carry one): \u0000 escapes (not
+# an escaped backslash followed by "u0000") become U+FFFD.
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def json_dumps(obj) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def pg_json_dumps(obj) -> str:
+    text = orjson.dumps(obj).decode()
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
 
 
 class StoreError(RuntimeError):
@@ -36,7 +54,8 @@ class SqlStore:
 def _sqlite_engine(url) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False},
+                           json_serializer=json_dumps, json_deserializer=orjson.loads)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record):
@@ -56,21 +75,43 @@ def _sqlite_engine(url) -> Engine:
 
 def open_store(url: str) -> SqlStore:
     """Open (creating and migrating when needed) the store at `url`. Raises StoreError."""
+    expected = "expected sqlite:///PATH or postgresql://user:pass@host/db"
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StoreError(f"STORE_URL={url!r}: expected sqlite:///PATH or postgresql://user:pass@host/db") from None
+        raise StoreError(f"STORE_URL={redact_url(url)!r}: {expected}") from None
     try:
         if parsed.get_backend_name() == "sqlite":
             engine = _sqlite_engine(parsed)
         elif parsed.get_backend_name() == "postgresql":
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
-            engine = create_engine(parsed, pool_pre_ping=True)
+            engine = create_engine(parsed, pool_pre_ping=True, json_serializer=pg_json_dumps,
+                                   json_deserializer=orjson.loads)
         else:
-            raise StoreError(f"STORE_URL={url!r}: expected sqlite:///PATH or postgresql://user:pass@host/db")
+            raise StoreError(f"STORE_URL={redact_url(url)!r}: {expected}")
         migrations.migrate(engine)
     except OperationalError as exc:
         raise StoreError(f"STORE_URL={parsed.render_as_string(hide_password=True)}: cannot open the store: "
                          f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}") from None
     return SqlStore(engine, url)
+
+
+_shared: dict[str, SqlStore] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_store(url: str) -> SqlStore:
+    """The process's store at `url`, opened (and migrated) once: what the save stage writes through."""
+    with _shared_lock:
+        store = _shared.get(url)
+        if store is None:
+            store = _shared[url] = open_store(url)
+        return store
+
+
+def close_shared() -> None:
+    with _shared_lock:
+        for store in _shared.values():
+            store.close()
+        _shared.clear()

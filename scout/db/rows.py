@@ -36,7 +36,18 @@ def _int_or_none(value) -> int | None:
 
 
 def _text(value) -> str | None:
-    return value if isinstance(value, str) and value else None
+    """A text column: PostgreSQL's text holds no NUL."""
+    return (value.replace("\x00", "") or None) if isinstance(value, str) and value else None
+
+
+def unusable(doc) -> str | None:
+    """Why a document cannot be stored (None when it can): it needs a domain and a first_seen (or a
+    timestamp) that parses."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("domain"), str) or not doc["domain"].strip():
+        return "no domain"
+    if parse_time(doc.get("first_seen")) is None and parse_time(doc.get("timestamp")) is None:
+        return "no first_seen"
+    return None
 
 
 def domain_row(doc: dict) -> dict:

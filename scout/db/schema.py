@@ -1,8 +1,8 @@
 """The tables (one schema for SQLite and PostgreSQL) and the column types they share.
 
 Times are UTC: `timestamptz` on PostgreSQL; on SQLite, naive UTC text that sorts as it compares. An
-address is kept twice: as text to show, and as 16 bytes (IPv4 mapped into IPv6) so that a CIDR is a
-range scan on a plain B-tree index on both engines.
+address is kept twice: as text to show, and as bytes (its version, then the address) so that a CIDR
+is a range scan on a plain B-tree index on both engines.
 """
 from __future__ import annotations
 
@@ -32,11 +32,10 @@ class UTCDateTime(TypeDecorator):
 
 
 def ip_key(address: str) -> bytes:
-    """16 bytes that order addresses: IPv4 as ::ffff:a.b.c.d."""
+    """Bytes that order addresses: the IP version, then the address (an IPv4 network never covers an
+    IPv6 address, nor ::ffff:0:0/96 an IPv4 one)."""
     ip = ipaddress.ip_address(address)
-    if ip.version == 4:
-        ip = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + ip.packed)
-    return ip.packed
+    return bytes([ip.version]) + ip.packed
 
 
 def network_range(network) -> tuple[bytes, bytes]:
@@ -78,7 +77,7 @@ addresses = Table(
     "addresses", metadata,
     Column("domain", String, primary_key=True),
     Column("ip", String, primary_key=True),
-    Column("ip_key", LargeBinary(16), nullable=False),
+    Column("ip_key", LargeBinary(17), nullable=False),
     Column("asn", BigInteger),
     Column("network_cidr", String),
     Column("country", String),

@@ -101,7 +101,7 @@ def upsert_documents(store: SqlStore, docs: list[dict], merge: Merge = replace) 
         current = old
         for doc in by_domain[domain]:
             current = merge(current, doc) or current
-        return None if current is old else current
+        return None if current is old or current == old else current   # unchanged: not written
 
     return update_documents(store, by_domain, change)
 

@@ -72,3 +72,15 @@ def update_document(output_dir: str, root: str, domain: str,
             return None
         atomic_write(path, document.dumps(new), fsync=fsync)
     return path
+
+
+def iter_documents(output_dir: str | os.PathLike):
+    """Every document file under OUTPUT_DIR: (path, document), document None when the file is not a
+    document (damaged, not JSON, no `domain`). Temporary files of writes in progress are left out."""
+    for path in sorted(Path(output_dir).glob("*/*.json")):
+        if path.name.startswith(".tmp-"):
+            continue
+        doc = read_document(path)
+        if doc is not None and not (isinstance(doc.get("domain"), str) and doc["domain"]):
+            doc = None
+        yield path, doc

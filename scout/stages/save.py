@@ -3,12 +3,18 @@
 Documents are written through scout.stages.files (lock, atomic write); a WHOIS answer that landed
 between the WHOIS step and the save fills a `pending` field under the document's lock, and a
 re-sighting whose WHOIS is still pending keeps the answer the document already has.
+
+With a SQL store (STORE_URL, scout.db) the batch's documents are upserted in one transaction after the
+files: with OUTPUT_FILES=true the file's document goes in as it is (the store equals the files); with
+OUTPUT_FILES=false the store's row is merged by the same rules, under the store's per-domain lock.
 """
 from __future__ import annotations
 
 import time
 from collections import Counter
 
+from scout import db
+from scout.config import store_url_of
 from scout.stages import document, files
 from scout.stages.chain import settle
 from scout.stages.document import ANSWERED, PENDING, WAITING
@@ -44,22 +50,42 @@ def _keep_known_whois(old: dict, new: dict) -> None:
             new["ip_whois"][ip] = (old.get("ip_whois") or {}).get(ip, "")
 
 
+def sql_store(settings) -> db.SqlStore | None:
+    """The SQL store this process writes, or None (files only)."""
+    url = store_url_of(settings)
+    return db.shared_store(url) if url else None
+
+
+def _merger(store, settings, counts: Counter):
+    """merge(old, new): the files' rules for one sighting, under the document's lock."""
+    def merge(old, doc):
+        _fill_waiting(doc, store, settings)
+        if old:
+            _keep_known_whois(old, doc)
+        counts["saved_updated" if old else "saved_new"] += 1
+        return document.merge_documents(old, doc)
+    return merge
+
+
 def save_items(items: list[dict], settings, store, on_saved=None) -> int:
-    """Write (or update) every item's document. Raises on the first write error (the task retries the
-    batch; writes are idempotent)."""
+    """Write (or update) every item's document: its file, and its row in the SQL store in one
+    transaction per batch. Raises on the first write error (the task retries the batch; writes are
+    idempotent)."""
     now = time.time()
     counts: Counter = Counter()
-    for it in items:
-        doc = document.new_document(it, now)
-
-        def change(old, doc=doc):
-            _fill_waiting(doc, store, settings)
-            if old:
-                _keep_known_whois(old, doc)
-            counts["saved_updated" if old else "saved_new"] += 1
-            return document.merge_documents(old, doc)
-
-        files.update_document(settings.output_dir, it["r"], it["d"], change, fsync=settings.save_fsync)
+    merge = _merger(store, settings, counts)
+    sql = sql_store(settings)
+    new_docs = [document.new_document(it, now) for it in items]
+    if settings.output_files:
+        written = []
+        for it, doc in zip(items, new_docs):
+            files.update_document(settings.output_dir, it["r"], it["d"],
+                                  lambda old, doc=doc: _keep(written, merge(old, doc)), fsync=settings.save_fsync)
+        if sql is not None:
+            db.upsert_documents(sql, written)
+    else:
+        db.upsert_documents(sql, new_docs, merge=merge)
+    for doc in new_docs:
         if on_saved is not None:
             on_saved(doc)
     counts["domains_saved"] = len(items)
@@ -68,26 +94,39 @@ def save_items(items: list[dict], settings, store, on_saved=None) -> int:
     return len(items)
 
 
+def _keep(kept: list, doc):
+    kept.append(doc)
+    return doc
+
+
 def apply_whois_result(kind: str, key: str, result: dict, settings, store, keep_pending: bool = False) -> int:
-    """A lookup landed: update every saved document waiting for it. -> documents updated."""
+    """A lookup landed: update every saved document waiting for it (its file, its row in the SQL
+    store). -> documents updated."""
     pending_key = ("pending:dw:" if kind == "domain" else "pending:ip:") + key
     members = store.get_members(pending_key) if keep_pending else store.pop_members(pending_key)
-    updated = 0
+    targets = {}
     for member in members:
-        if kind == "domain":
-            root, domain = key, member
-        else:
-            root, _, domain = member.partition("|")
+        root, domain = (key, member) if kind == "domain" else member.partition("|")[::2]
+        targets[domain] = root
 
-        def change(old):
-            if old is None:
-                return None  # not written yet: the save stage reads the cache under the same lock
-            new = _with_domain_whois(old, result) if kind == "domain" else _with_ip_whois(old, key, result)
-            return None if new is None else document.order_document(new)
+    def change(old):
+        if old is None:
+            return None  # not written yet: the save stage reads the cache under the same lock
+        new = _with_domain_whois(old, result) if kind == "domain" else _with_ip_whois(old, key, result)
+        return None if new is None else document.order_document(new)
 
-        if files.update_document(settings.output_dir, root, domain, change,
-                                 fsync=settings.save_fsync) is not None:
-            updated += 1
+    sql = sql_store(settings)
+    if settings.output_files:
+        written: list = []
+        for domain, root in targets.items():
+            files.update_document(settings.output_dir, root, domain,
+                                  lambda old: None if (new := change(old)) is None else _keep(written, new),
+                                  fsync=settings.save_fsync)
+        if sql is not None:
+            db.upsert_documents(sql, written)
+        updated = len(written)
+    else:
+        updated = db.update_documents(sql, targets, lambda domain, old: change(old))
     store.incr({"documents_whois_updated": updated})
     return updated
 

@@ -37,7 +37,7 @@ def rdap_answers(server) -> None:
 
 def fill_store(tmp: Path, dns_server: str, rdap_env: dict) -> tuple[str, Path, dict]:
     """`scout run --source` on the recorded fixture with nsd and local RDAP -> (STORE_URL, OUTPUT_DIR,
-    the run's documents by domain)."""
+    the documents the store holds, by domain: what the page must show)."""
     out = tmp / "out"
     url = f"sqlite:///{out / 'scout.db'}"
     env = scout_env(DNS_SERVER=dns_server, OUTPUT_DIR=out, STORE_URL=url, ALERT_MIN_SCORE=50, **rdap_env)
@@ -47,15 +47,14 @@ def fill_store(tmp: Path, dns_server: str, rdap_env: dict) -> tuple[str, Path, d
     for path in out.rglob("*.json"):
         doc = json.loads(path.read_text())
         docs[doc["domain"]] = doc
-    if not (out / "scout.db").exists():
-        # A checkout whose save stage does not write the store yet: load the run's files into it, as
-        # `scout import` does.
-        from scout.db import merge_imported, open_store, upsert_documents
+    assert (out / "scout.db").exists(), "scout run wrote no store"
+    from scout.db import Filters, open_store, search
 
-        store = open_store(url)
-        upsert_documents(store, list(docs.values()), merge_imported)
-        store.close()
-    return url, out, docs
+    store = open_store(url)
+    stored = {d["domain"]: d for d in search(store, Filters(limit=100_000))}
+    store.close()
+    assert set(stored) == set(docs) and len(docs) > 40
+    return url, out, stored
 
 
 class WebServer:

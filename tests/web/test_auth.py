@@ -53,6 +53,10 @@ def test_malformed_auth_and_missing_store_exit_2(tmp_path):
     assert r.returncode == 2 and "WEB_BASIC_AUTH" in r.stderr
     r = run_scout(["web", "--output-dir", str(tmp_path / "empty")], scout_env(), timeout=60, cwd=tmp_path)
     assert r.returncode == 2 and "STORE_URL" in r.stderr, r.stderr
+    r = run_scout(["web"], scout_env(STORE_URL="none"), timeout=60, cwd=tmp_path)
+    assert r.returncode == 2 and "STORE_URL=none" in r.stderr, r.stderr
+    r = run_scout(["web"], scout_env(STORE_URL="postgresql://nobody:pw@127.0.0.1:1/none"), timeout=60, cwd=tmp_path)
+    assert r.returncode == 2 and "STORE_URL" in r.stderr and "pw" not in r.stderr, r.stderr
 
 
 def test_with_auth_every_page_and_api_call_needs_it(filled_store, tmp_path):
