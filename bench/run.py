@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workloads, under 2 minutes")
     ap.add_argument("--only", default="",
-                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,ct_dedup,whois_accuracy,watchlist")
+                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,ct_dedup,whois_accuracy,watchlist,store,web")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
     P = QUICK if args.quick else FULL
@@ -190,13 +190,24 @@ def main(argv=None) -> int:
 
             log("watchlist: evaluation lists, ablation, speed")
             fig.update(bench_watchlist())
+        if want("web"):
+            from bench.web_bench import bench_web
+
+            log("web: scout web's pages and API against the store alone")
+            fig.update(bench_web(*((5_000, 10) if args.quick else (20_000, 30))))
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     fig["seconds"] = round(time.time() - started, 1)
     fig["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     report = fig.pop("watchlist_report", None)
+    web_rows = fig.pop("web_latency_ms", None)
     print_table(fig)
+    if web_rows:
+        from bench.web_bench import print_web
+
+        print_web({**fig, "web_latency_ms": web_rows})
+        fig["web_latency_ms"] = web_rows
     if report:
         from bench.watchlist_bench import print_ablation
 

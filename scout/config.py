@@ -242,6 +242,9 @@ class Settings:
     ct_skip_after: int = 10             # failures in a row fetching one position (log up) before it is a gap
     ct_dedup_keys: int = 1_000_000      # certificates remembered for precert/cert de-duplication (~100 MB max)
     flower_basic_auth: str = ""
+    web_basic_auth: str = ""            # user:password for `scout web`; required unless it binds to loopback
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -315,6 +318,9 @@ _VARS = {
     "CT_SKIP_AFTER": ("ct_skip_after", _pos),
     "CT_DEDUP_KEYS": ("ct_dedup_keys", _nonneg),
     "FLOWER_BASIC_AUTH": ("flower_basic_auth", _str),
+    "WEB_BASIC_AUTH": ("web_basic_auth", _str),
+    "WEB_HOST": ("web_host", _str),
+    "WEB_PORT": ("web_port", _pos),
 }
 
 ENV_VARS = tuple(_VARS)
@@ -333,7 +339,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
                                                               "whois_ips", "watchlist_file", "alert_file",
                                                               "alert_webhook_url", "ct_logs", "ct_state_file",
                                                               "rdap_bootstrap_dir", "flower_basic_auth",
-                                                              "store_url")):
+                                                              "store_url", "web_basic_auth")):
             continue
         values[attr] = parser(var, text)
     s = Settings(**values)
@@ -350,6 +356,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
         raise ConfigError(f"CERTSTREAM_URL={s.certstream_url!r}: expected a ws:// or wss:// URL")
     if s.flower_basic_auth and ":" not in s.flower_basic_auth:
         raise ConfigError("FLOWER_BASIC_AUTH: expected user:password")
+    if s.web_basic_auth and ":" not in s.web_basic_auth:
+        raise ConfigError("WEB_BASIC_AUTH: expected user:password")
     parse_hostport("WHOIS_REFERRAL_SERVER", s.whois_referral_server, 43)
     _check_store_url(s.store_url)
     return _replace(s, **derived)

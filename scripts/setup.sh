@@ -13,6 +13,9 @@ if [ "${DEV:-0}" = 1 ]; then
   command -v nats-server >/dev/null || need_apt+=(nats-server)
   command -v rabbitmq-server >/dev/null || need_apt+=(rabbitmq-server)
   compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need_apt+=(postgresql)
+  # the web page's tests drive a real headless browser through Selenium (tests/web/)
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,6 +1,7 @@
 """`scout` command line: parsing and dispatch only; each command group is a module of its own, thin over
 the code it runs: run.py (run, produce), worker.py (worker, flower, bridge), ops.py (stats, failed,
-sweep), score.py (score), store.py (query, import, prune); `replay-server` and `record` go to scout.sources.
+sweep), score.py (score), store.py (query, import, prune), web.py (web); `replay-server` and `record` go to
+scout.sources.
 
 May import: everything (the top of the house: nothing imports it but `python -m scout`).
 """
@@ -10,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from scout.cli import ops, run, score, store, worker
+from scout.cli import ops, run, score, store, web, worker
 from scout.cli.common import setup_logging
 from scout.config import ConfigError, load_settings, outbound_url_warnings
 from scout.sources import record, replay
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_worker_commands(sub)
     _add_ops_commands(sub)
     store.add_commands(sub)
+    _add_web_command(sub)
     for name, help_text in (("replay-server", "serve a recording in certstream-server-go's wire format"),
                             ("record", "write a live feed to a JSONL recording"),
                             ("score", "watchlist score of names")):
@@ -93,6 +95,15 @@ def _add_ops_commands(sub) -> None:
     sw = sub.add_parser("sweep", help="send again the enqueued domains that were neither saved nor failed in time")
     sw.add_argument("--older-than", help="instead of LEDGER_TIMEOUT, e.g. 10m")
     sw.set_defaults(func=ops.cmd_sweep)
+
+
+def _add_web_command(sub) -> None:
+    wb = sub.add_parser("web", help="web page and JSON API over the store (STORE_URL)")
+    wb.add_argument("--host", help="address to bind (default WEB_HOST, 127.0.0.1); beyond loopback "
+                                   "WEB_BASIC_AUTH is required")
+    wb.add_argument("--port", type=int, help="default WEB_PORT, 8000")
+    wb.add_argument("--output-dir", help="overrides OUTPUT_DIR (where the embedded store is looked for)")
+    wb.set_defaults(func=web.cmd_web)
 
 
 def main(argv: list[str] | None = None) -> int:
