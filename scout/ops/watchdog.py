@@ -53,23 +53,38 @@ class Watchdog:
         self.last_activity = time.monotonic()    # a task started or ended
         self.running = 0
         self._lock = threading.Lock()
+        self._batches: dict[str, list[str]] = {}     # task id -> batches it held when it started
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- tasks
-    def task_started(self, name: str, args) -> None:
+    def task_started(self, name: str, args, task_id: str = "") -> None:
         with self._lock:
             self.last_activity = time.monotonic()
             self.running += 1
         if name in CHAIN_TASKS and args:
-            _quietly(self.store.hold, batches_of(args[0] or []), self.id)
+            batches = batches_of(args[0] or [])
+            with self._lock:
+                self._batches[task_id] = batches
+            _quietly(self.store.hold, batches, self.id)
 
-    def task_ended(self, name: str, args, state: str | None) -> None:
+    def task_ended(self, name: str, args, state: str | None, task_id: str = "") -> None:
         with self._lock:
             self.last_activity = time.monotonic()
             self.running = max(0, self.running - 1)
-        if name in CHAIN_TASKS and args and state != "RETRY":
-            _quietly(self.store.unhold, batches_of(args[0] or []), self.id)
+            before = self._batches.pop(task_id, None)
+        if name not in CHAIN_TASKS or not args:
+            return
+        now = batches_of(args[0] or [])
+        if before is None:
+            before = now
+        if state != "RETRY":
+            _quietly(self.store.unhold, before, self.id)
+        # The DNS step re-publishes the domains no server answered as a new batch with a countdown; the
+        # message waits in this worker (an ETA): hold it like a retry.
+        again = sorted(set(now) - set(before))
+        if again:
+            _quietly(self.store.hold, again, self.id)
 
     # -- the beat
     def start(self, queues) -> None:
@@ -163,12 +178,12 @@ def _on_worker_shutdown(**_):
 
 
 @task_prerun.connect
-def _on_task_prerun(task=None, args=None, **_):
+def _on_task_prerun(task_id=None, task=None, args=None, **_):
     if _watchdog is not None and task is not None:
-        _watchdog.task_started(task.name, args)
+        _watchdog.task_started(task.name, args, task_id or "")
 
 
 @task_postrun.connect
-def _on_task_postrun(task=None, args=None, state=None, **_):
+def _on_task_postrun(task_id=None, task=None, args=None, state=None, **_):
     if _watchdog is not None and task is not None:
-        _watchdog.task_ended(task.name, args, state)
+        _watchdog.task_ended(task.name, args, state, task_id or "")

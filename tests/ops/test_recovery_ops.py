@@ -156,8 +156,14 @@ def test_batches_of_a_dead_lease_are_sent_again_from_the_ledger(rec_redis):
     assert "B1.1" in store.dead_holds()
     live.beat()
     live.task_ended("scout.save", ([{"d": "x.example", "b": "B1.1"}],), "SUCCESS")
+    # A DNS step that re-published its unanswered domains as a new batch (countdown): that one is held.
+    items = [{"d": "y.example", "b": "B2.1"}]
+    live.task_started("scout.dns", (items,), "t-2")
+    items[0]["b"] = "B3.1"
+    live.task_ended("scout.dns", (items,), "SUCCESS", "t-2")
     store.drop_lease(live.id)
-    assert "B1.1" not in store.dead_holds()
+    assert "B1.1" not in store.dead_holds() and "B2.1" not in store.dead_holds()
+    assert store.dead_holds()["B3.1"] == live.id
 
 
 # ------------------------------------------------------------------ stall, supervisor
