@@ -14,7 +14,7 @@ import pytest
 
 from scout.celery import configure
 from scout.config import load_settings
-from scout.ops.supervisor import STALL_EXIT, supervise
+from scout.ops.supervisor import CRASH_LOOP, STALL_EXIT, supervise
 from scout.ops.watchdog import Watchdog
 from scout.producer.ledger import resend_dead_holds
 from scout.producer.sinks import queue_lengths
@@ -182,10 +182,14 @@ def test_stall_is_detected_only_while_the_queue_waits(rec_redis):
     assert not w.check_stall() and exits == [STALL_EXIT]
 
 
-def test_supervisor_restarts_a_stalled_worker_and_passes_other_exits_on(tmp_path):
+def test_supervisor_restarts_a_stalled_or_crashed_worker_and_gives_up_on_a_crash_loop(tmp_path):
     runs = tmp_path / "runs"
     child = (f"import os,sys; p={str(runs)!r}; n=len(open(p).read()) if os.path.exists(p) else 0; "
              f"open(p,'a').write('x'); assert os.environ['SCOUT_SUPERVISED'] == '1'; "
-             f"sys.exit({STALL_EXIT} if n < 2 else 3)")
-    assert supervise([sys.executable, "-c", child], min_delay=0.1) == 3
-    assert runs.read_text() == "xxx"
+             f"sys.exit([{STALL_EXIT}, 1, {STALL_EXIT}][n] if n < 3 else 0)")
+    assert supervise([sys.executable, "-c", child], min_delay=0.05, max_delay=0.1) == 0
+    assert runs.read_text() == "xxxx"                 # stalled, crashed, stalled: restarted each time
+    runs.unlink()
+    crash = f"import sys; open({str(runs)!r}, 'a').write('x'); sys.exit(3)"
+    assert supervise([sys.executable, "-c", crash], min_delay=0.05, max_delay=0.1) == 3
+    assert runs.read_text() == "x" * CRASH_LOOP
