@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 
 from celery import Celery
-from celery.signals import after_setup_logger
+from celery.signals import after_setup_logger, before_task_publish
 
 from scout import config
 
-app = Celery("scout", include=["scout.stages.tasks"])
+# The watchdog (worker leases, holds, stall detection) is loaded with the tasks into every worker.
+app = Celery("scout", include=["scout.stages.tasks", "scout.ops.watchdog"])
 app.config_from_object("celeryconfig")
 
 
@@ -22,6 +24,14 @@ def _quiet_per_task_lines(logger=None, loglevel=None, **kw) -> None:
     if isinstance(level, int) and level > logging.DEBUG:
         for name in ("celery.app.trace", "celery.worker.strategy"):
             logging.getLogger(name).setLevel(max(logging.WARNING, level))
+
+
+@before_task_publish.connect
+def _stamp_published(headers=None, **_) -> None:
+    """Every message carries the time it was published: `scout stats` shows the age of the oldest
+    message of each queue (a queue that grows old has no live consumer)."""
+    if headers is not None:
+        headers["scout_published"] = time.time()
 
 
 def configure(settings) -> Celery:

@@ -225,6 +225,8 @@ class Settings:
     retry_base_delay: float = 5.0       # first retry countdown; doubles per attempt (capped)
     visibility_timeout: float = 7200.0  # Redis: an unacked message of a vanished worker comes back after this
     ledger_timeout: float = 3600.0      # a domain neither saved nor failed this long after enqueue is sent again
+    worker_lease: float = 30.0          # a worker silent this long is dead: the batches it ran are sent again
+    worker_stall_timeout: float = 120.0  # a worker that started no task this long while its queue waits restarts
     log_level: str = "INFO"
     stats_interval: float = 60.0
     watchlist_file: str = ""
@@ -303,6 +305,8 @@ _VARS = {
     "RETRY_BASE_DELAY": ("retry_base_delay", _dur),
     "VISIBILITY_TIMEOUT": ("visibility_timeout", _dur),
     "LEDGER_TIMEOUT": ("ledger_timeout", _dur),
+    "WORKER_LEASE": ("worker_lease", _dur),
+    "WORKER_STALL_TIMEOUT": ("worker_stall_timeout", _dur),
     "LOG_LEVEL": ("log_level", lambda n, t: parse_choice(n, t, ("debug", "info", "warning", "error", "critical")).upper()),
     "STATS_INTERVAL": ("stats_interval", _dur),
     "WATCHLIST_FILE": ("watchlist_file", _str),
@@ -352,6 +356,11 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
     for url_var, url in (("BROKER_URL", s.broker_url), ("REDIS_URL", derived.get("redis_url", s.redis_url))):
         if url and "://" not in url:
             raise ConfigError(f"{url_var}={url!r}: expected a URL such as redis://127.0.0.1:6379/0")
+    if s.broker_url and not derived.get("redis_url", s.redis_url):
+        # Without a shared store every process keeps its own in memory: no de-duplication across the
+        # fleet, WHOIS answers that never reach documents written by another worker, an empty failed list.
+        raise ConfigError(f"REDIS_URL: BROKER_URL={redact_url(s.broker_url)} is not Redis, so set REDIS_URL "
+                          "(e.g. redis://127.0.0.1:6379/0) for the state the workers and the producer share")
     if s.certstream_url and not s.certstream_url.startswith(("ws://", "wss://")):
         raise ConfigError(f"CERTSTREAM_URL={s.certstream_url!r}: expected a ws:// or wss:// URL")
     if s.flower_basic_auth and ":" not in s.flower_basic_auth:

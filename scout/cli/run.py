@@ -11,8 +11,10 @@ from scout.cli.common import install_stop_signals, settings_from
 from scout.config import NO_STORE, ConfigError, Settings, _replace, check_outputs, store_url_of
 from scout.counters import Counters
 from scout.ops.embedded import EmbeddedWorkers, drain, enqueued, wait_until_done
+from scout.ops.stats import consumers_per_queue
 from scout.producer.bridge import Bridge
 from scout.producer.producer import build_producer, replay_file, run_live
+from scout.stages import files
 
 log = logging.getLogger("scout")
 
@@ -23,9 +25,18 @@ def cmd_run(args) -> int:
     if embedded_workers:  # this process saves: the embedded store by default (sqlite:///<OUTPUT_DIR>/scout.db)
         url = store_url_of(s, embedded=True)
         check_outputs(s, url)
+        check_output_dir(s)   # the embedded store lives there too
         s = _replace(s, store_url=url or NO_STORE)
     return run_pipeline(s, source=args.source, embedded_workers=embedded_workers,
                         stall_timeout=args.stall_timeout)
+
+
+def check_output_dir(s: Settings) -> None:
+    """Workers in this process write documents: a folder that cannot be created or written is a
+    configuration error now, not a save task retrying for minutes later."""
+    problem = files.check_output_dir(s.output_dir)
+    if problem:
+        raise ConfigError(f"OUTPUT_DIR={s.output_dir!r}: documents cannot be written there ({problem})")
 
 
 def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool = True,
@@ -40,6 +51,8 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
     workers = EmbeddedWorkers(app, s) if embedded_workers else None
     if workers:
         workers.start()
+    else:   # the fleet's workers do the work: say so at once when a queue has none
+        watch_consumers(s, store)
     started = time.monotonic()
     stop = threading.Event()
     install_stop_signals(stop)
@@ -54,7 +67,11 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
             except TimeoutError as exc:
                 log.error("%s", exc)
                 return 1
-            print(json.dumps(_summary(counters.snapshot(), delta, time.monotonic() - started), sort_keys=True))
+            summary = _summary(counters.snapshot(), delta, time.monotonic() - started)
+            if summary["failed"]:
+                log.error("%d of %d domains failed after their retries: `scout failed list` shows why, "
+                          "`scout failed retry --all` sends them again", summary["failed"], summary["unique"])
+            print(json.dumps(summary, sort_keys=True))
             return 0
         run_live(s, producer, counters, stop)
         if workers:
@@ -66,6 +83,33 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
             bridge.join(15)
         if workers:
             workers.stop()
+
+
+def watch_consumers(s: Settings, store, first: float = 3.0, every: float = 30.0) -> threading.Thread:
+    """A thread that warns, `first` s after the start and every `every` s after that, about the queues
+    the run depends on that no live worker consumes (from the workers' leases)."""
+    def run():
+        time.sleep(first)
+        missing_before: list[str] = []
+        while True:
+            try:
+                counts = consumers_per_queue(store, ["dns", "whois", "save"] + s.whois_queues)
+            except Exception as exc:  # the store is away: the producer says so too
+                log.debug("could not read worker leases: %s", exc)
+                counts = {}
+            missing = [q for q, n in counts.items() if n == 0]
+            if missing:
+                log.warning("no worker consumes queue %s: this run waits until one does (start `scout worker "
+                            "STAGE` for each, or `scout run --workers` to run them in this process)",
+                            ", ".join(missing))
+            elif missing_before:
+                log.info("every queue has a worker again")
+            missing_before = missing
+            time.sleep(every)
+
+    t = threading.Thread(target=run, name="consumer-watch", daemon=True)
+    t.start()
+    return t
 
 
 def _summary(c: dict, delta: dict, seconds: float) -> dict:

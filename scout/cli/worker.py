@@ -11,7 +11,9 @@ import threading
 from scout.celery import configure
 from scout.cli.common import install_stop_signals, settings_from
 from scout.config import ConfigError, Settings, check_outputs, redact_url, store_url_of
+from scout.cli.run import check_output_dir
 from scout.counters import Counters
+from scout.ops.supervisor import supervise
 from scout.producer.bridge import Bridge
 
 log = logging.getLogger("scout")
@@ -48,13 +50,15 @@ def cmd_worker(args) -> int:
         raise ConfigError("BROKER_URL: a separate worker needs a broker (e.g. redis://127.0.0.1:6379/0)")
     if args.stage in ("save", "all"):
         check_outputs(s, store_url_of(s))
+        if s.output_files:
+            check_output_dir(s)
     ip, extra = _take_ip(list(args.celery_args or []), args.ip)
     if ip:
         check_bindable(ip)
     argv = worker_argv(s, args.stage, ip, extra)
-    log.info("exec %s", " ".join(argv))
-    os.execv(sys.executable, argv)
-    return 0  # not reached
+    log.info("running %s", " ".join(argv))
+    # A child, not exec: a worker that stops consuming (after a Redis restart) exits 75 and is restarted.
+    return supervise(argv)
 
 
 def _take_ip(extra: list[str], ip: str | None) -> tuple[str | None, list[str]]:

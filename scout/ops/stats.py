@@ -3,12 +3,14 @@ with SINK=nats the JetStream stream."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from scout.celery import configure
 from scout.producer.bridge import DURABLE
 from scout.producer.producer import CT_STATUS_KEY
 from scout.producer.sinks import queue_lengths
+from scout.queues import PRIORITY_LEVELS
 from scout.store import get_store
 
 
@@ -20,10 +22,13 @@ def collect_stats(settings) -> dict:
     stats["in_flight"] = {"domains": in_flight, "overdue": overdue}
     if settings.broker_url:
         app = configure(settings)
+        names = ["dns", "whois", "save"] + settings.whois_queues
         try:
-            stats["queues"] = queue_lengths(app, ["dns", "whois", "save"] + settings.whois_queues)
+            stats["queues"] = queue_lengths(app, names)
+            stats["oldest_message_age"] = oldest_ages(settings, names)
         except Exception as exc:
             stats["queues_error"] = str(exc)
+        stats["consumers"] = consumers_per_queue(store, names)
 
     if settings.sink == "nats":
         try:
@@ -55,6 +60,50 @@ def collect_stats(settings) -> dict:
     return stats
 
 
+def consumers_per_queue(store, names) -> dict[str, int]:
+    """Live workers consuming each queue, from their leases (scout.ops.watchdog): a worker that died
+    or lost Redis drops out within WORKER_LEASE."""
+    counts = {q: 0 for q in names}
+    for info in store.leases().values():
+        for q in info.get("queues") or []:
+            if q in counts:
+                counts[q] += 1
+    return counts
+
+
+def oldest_ages(settings, names, now: float | None = None) -> dict[str, float | None]:
+    """Seconds since the oldest waiting message of each queue was published (its `scout_published`
+    header); None when empty, or when the broker cannot show a message without taking it (RabbitMQ)."""
+    if not settings.broker_url.startswith(("redis://", "rediss://")):
+        return {q: None for q in names}
+    import redis
+
+    now = time.time() if now is None else now
+    r = redis.Redis.from_url(settings.broker_url, socket_timeout=5, socket_connect_timeout=5)
+    out: dict[str, float | None] = {}
+    try:
+        for q in names:
+            # kombu's Redis transport: one list per priority (`q`, `q:1` .. `q:9`); LPUSH in, BRPOP out.
+            keys = [q] + [f"{q}:{p}" for p in range(1, PRIORITY_LEVELS)]
+            pipe = r.pipeline(transaction=False)
+            for k in keys:
+                pipe.lindex(k, -1)
+            stamps = [_published(raw) for raw in pipe.execute() if raw]
+            stamps = [t for t in stamps if t is not None]
+            out[q] = round(now - min(stamps), 1) if stamps else None
+    finally:
+        r.close()
+    return out
+
+
+def _published(raw: bytes) -> float | None:
+    try:
+        value = json.loads(raw).get("headers", {}).get("scout_published")
+        return float(value) if value is not None else None
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
 def nats_depths(settings, timeout: float = 3.0) -> dict:
     """Messages in the JetStream stream and what the bridges' durable consumer has still to deliver."""
     import nats  # deferred: only with SINK=nats
@@ -82,6 +131,9 @@ def format_stats(stats: dict) -> str:
     lines = []
     if "queues" in stats:
         lines.append("queues:   " + "  ".join(f"{q}={n}" for q, n in stats["queues"].items()))
+        ages, consumers = stats.get("oldest_message_age") or {}, stats.get("consumers") or {}
+        lines.append("          " + "  ".join(
+            f"{q}: consumers={consumers.get(q, 0)} oldest={_age(ages.get(q))}" for q in stats["queues"]))
     if "nats" in stats:
         lines.append("nats:     " + "  ".join(f"{k}={v}" for k, v in stats["nats"].items()))
     c = stats["counters"]
@@ -132,3 +184,7 @@ def format_ct_logs(stats: dict) -> list[str]:
         out.append(f"  gap: {g.get('log')} entries {g.get('start')}..{g.get('end', 1) - 1} "
                    f"({g.get('entries')}) skipped: {g.get('reason')}")
     return out
+
+
+def _age(seconds) -> str:
+    return "-" if seconds is None else f"{seconds:.0f}s"

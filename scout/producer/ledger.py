@@ -45,6 +45,29 @@ def sweep(settings, store, now: float | None = None, max_batches: int = SWEEP_BA
     return sent
 
 
+def resend_dead_holds(settings, store) -> int:
+    """Publish again, from DNS, every batch a task of a dead worker was running (its lease expired:
+    SIGKILL, OOM, a host gone). Waiting for the broker would take VISIBILITY_TIMEOUT (2 h) on Redis or
+    LEDGER_TIMEOUT (1 h); this takes WORKER_LEASE plus one check. The broker's own redelivery stays the
+    second line: saves are idempotent, a batch that comes back twice is saved once. -> domains re-sent."""
+    sent = 0
+    for batch, worker in sorted(store.dead_holds().items()):
+        if not store.take_hold(batch, worker):   # another process took it first
+            continue
+        items = store.ledger_items(batch)
+        if items is None:                        # saved or failed meanwhile: nothing to send
+            continue
+        for it in items:
+            for key in ("dns", "dw", "iw"):
+                it.pop(key, None)
+        publish_chain(items, settings, store)    # a new batch; this one is settled
+        sent += len(items)
+    if sent:
+        store.incr({"lease_resent": sent})
+        log.warning("re-sent %d domains of batches a dead worker was running (its lease expired)", sent)
+    return sent
+
+
 def sweep_older_than(settings, store, older: float) -> int:
     """`scout sweep`: send again every domain enqueued more than `older` seconds ago and neither saved nor
     failed, a bounded number of batches at a time. -> domains re-sent."""
@@ -66,18 +89,31 @@ class Sweeper:
         self.store = store
         self.every = min(60.0, max(1.0, settings.ledger_timeout / 4))
         self._next = time.monotonic() + self.every
+        self._next_lease_check = time.monotonic()
 
     def due(self) -> bool:
         return self.s.ledger_timeout > 0 and time.monotonic() >= self._next
 
     def maybe_sweep(self) -> int:
+        sent = self._dead_leases()
         if not self.due():
-            return 0
+            return sent
         self._next = time.monotonic() + self.every
         try:
             if not self.store.acquire(SWEEP_LOCK, self.every * 0.9):
                 return 0
-            return sweep(self.s, self.store)
+            return sent + sweep(self.s, self.store)
         except Exception as exc:  # broker or store away: the next sweep tries again
             log.warning("ledger sweep failed (%s); retrying in %.0f s", exc, self.every)
+            return sent
+
+    def _dead_leases(self) -> int:
+        """Every third of WORKER_LEASE: re-send what dead workers held (workers check it too)."""
+        if self.s.ledger_timeout <= 0 or time.monotonic() < self._next_lease_check:
+            return 0
+        self._next_lease_check = time.monotonic() + max(1.0, self.s.worker_lease / 3)
+        try:
+            return resend_dead_holds(self.s, self.store)
+        except Exception as exc:  # broker or store away: the next check tries again
+            log.warning("dead-lease check failed (%s)", exc)
             return 0

@@ -243,5 +243,12 @@ def run_live(settings, producer: Producer, counters: Counters, stop: threading.E
     log.info("reading %s", redact_url(settings.certstream_url) if settings.source == "certstream" else "CT logs directly")
     consume(producer, frames, stop, summary_every=settings.stats_interval)
     feed_thread.join(10)
+    # A frame the feed queued just as consume() saw the queue empty: the CT reader counted it delivered
+    # (its position is saved), so it must reach the sink too.
+    while True:
+        try:
+            producer.handle_frame(frames.get_nowait())
+        except queue.Empty:
+            break
     producer.close()
 

@@ -61,13 +61,15 @@ def start_feed(settings, frames: "queue.Queue[str]", counters, stop: threading.E
 def _waiting_put(frames: "queue.Queue[str]", counters, stop: threading.Event):
     """A CT reader's frame callback: the frame as one compact JSON line into `frames`, waiting while the
     queue is full. CT readers can wait (their logs keep the entries, and the state file must not skip
-    them), unlike a websocket, whose server drops frames for slow readers."""
-    def put(frame: dict) -> None:
+    them), unlike a websocket, whose server drops frames for slow readers. -> False when stopping and the
+    frame was not taken (the reader then keeps its log's position before it: the next run reads it)."""
+    def put(frame: dict) -> bool:
         text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
         while not stop.is_set():
             try:
                 frames.put(text, timeout=0.5)
-                return
+                return True
             except queue.Full:
                 counters.incr("ct_buffer_full_waits")
+        return False
     return put

@@ -10,6 +10,7 @@ was unreachable): only those are retried by the task.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import random
 import socket
@@ -182,13 +183,19 @@ def _forget_loop_sockets(loop) -> None:
 async def _query(qname: dns.name.Name, rdtype: str, servers, timeout: float, retries: int,
                  sem: asyncio.Semaphore):
     """-> (status, response or None)."""
+    # One slot of the shared cap for the query's whole life, retries included: a retry that queued again
+    # behind every later batch could wait without bound, and the batch deadline counts slots.
+    async with sem:
+        return await _attempts(qname, rdtype, servers, timeout, retries)
+
+
+async def _attempts(qname: dns.name.Name, rdtype: str, servers, timeout: float, retries: int):
     status = "TIMEOUT"
     for attempt in range(retries + 1):
         host, port = servers[attempt % len(servers)]
         q = make_query(qname, rdtype)
         try:
-            async with sem:
-                response = await _exchange(q, host, port, timeout)
+            response = await _exchange(q, host, port, timeout)
         except dns.exception.Timeout:
             status = "TIMEOUT"
             continue
@@ -261,6 +268,8 @@ class _SharedLoop:
         self.loop = asyncio.new_event_loop()
         self.sem: asyncio.Semaphore | None = None
         self.max_in_flight = max_in_flight
+        self.queued = 0                      # queries submitted and not finished, all batches
+        self._count_lock = threading.Lock()
         ready = threading.Event()
         threading.Thread(target=self._run, args=(ready,), name="dns-loop", daemon=True).start()
         ready.wait()
@@ -275,16 +284,41 @@ class _SharedLoop:
         ready.set()
         self.loop.run_forever()
 
-    def run(self, coro_fn, timeout: float):
-        async def guarded():
-            return await coro_fn(self.sem)
+    def run(self, coro_fn, queries: int, slot_seconds: float):
+        """Run `coro_fn(sem)` on the loop and wait for it; its `queries` each hold a slot of the cap for
+        at most `slot_seconds`. The deadline counts the queries queued ahead of this batch in the shared
+        cap (FIFO), not only its own: under a backlog, a deadline of its own only expired while the batch
+        waited its turn, and the batch was retried for ever. At the deadline the batch is cancelled (its
+        queries leave the cap) and DnsDeadline raised (the task retries it)."""
+        with self._count_lock:
+            ahead = self.queued
+            self.queued += queries
+        deadline = slot_seconds * (1 + (ahead + queries) / self.max_in_flight) + DEADLINE_SLACK
 
-        return asyncio.run_coroutine_threadsafe(guarded(), self.loop).result(timeout)
+        async def guarded():
+            try:
+                return await coro_fn(self.sem)
+            finally:
+                with self._count_lock:
+                    self.queued -= queries
+
+        fut = asyncio.run_coroutine_threadsafe(guarded(), self.loop)
+        try:
+            return fut.result(deadline)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise DnsDeadline(f"DNS batch of {queries} queries not done within {deadline:.0f} s "
+                              f"({ahead} queries were ahead of it)") from None
+
+
+class DnsDeadline(TimeoutError):
+    """A DNS batch overran its deadline (thread-pool workers ignore Celery's time limits)."""
 
 
 _shared: _SharedLoop | None = None
 _shared_lock = threading.Lock()
 MAX_IN_FLIGHT = 512
+DEADLINE_SLACK = 30.0   # s on top of the computed bound (scheduling on a loaded host)
 
 
 def _loop() -> _SharedLoop:
@@ -303,9 +337,9 @@ def resolve_batch(domains: list[str], settings) -> list[dict]:
     async def work(sem):
         return list(await asyncio.gather(*(_resolve_one(d, servers, timeout, retries, sem) for d in domains)))
 
-    # Upper bound: every query of every domain waiting its full timeout behind the cap, plus slack.
-    limit = (retries + 1) * timeout * (1 + len(domains) * len(TYPES) / MAX_IN_FLIGHT) + 30
-    return _loop().run(work, limit)
+    # A query holds its slot for at most every attempt's timeout, plus a TCP retry of a truncated answer.
+    slot = (retries + 1) * timeout + timeout
+    return _loop().run(work, len(domains) * len(TYPES), slot)
 
 
 def run_dns(items: list[dict], settings) -> tuple[list[dict], list[dict]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -17,19 +18,52 @@ from typing import Callable
 from scout.stages import document
 
 
+LOCK_TIMEOUT = 60.0     # s: a thread-pool worker ignores Celery's time limits, so the wait is bounded here
+
+
+class LockTimeout(TimeoutError):
+    """A document's directory stayed locked longer than LOCK_TIMEOUT (a writer hung on a stuck disk?)."""
+
+
+def _flock(fd: int, directory: Path, timeout: float) -> None:
+    """flock with a deadline: poll the non-blocking lock, backing off up to 50 ms."""
+    deadline, pause = time.monotonic() + timeout, 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"{directory}: locked by another writer for more than {timeout:.0f} s") from None
+            time.sleep(pause)
+            pause = min(0.05, pause * 2)
+
+
 @contextmanager
-def locked_dir(directory: Path):
-    """Hold `directory`'s lock (created when missing)."""
+def locked_dir(directory: Path, timeout: float = LOCK_TIMEOUT):
+    """Hold `directory`'s lock (created when missing); LockTimeout after `timeout` s of waiting."""
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except FileNotFoundError:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _flock(fd, directory, timeout)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def check_output_dir(output_dir: str) -> str | None:
+    """Can documents be written under `output_dir`? Creates it when missing. -> None, or why not."""
+    try:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-check-", dir=output_dir)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    return None
 
 
 def read_document(path: Path) -> dict | None:

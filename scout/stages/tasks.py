@@ -66,6 +66,11 @@ class StageTask(Task):
 
     def on_retry(self, exc, task_id, args, kwargs, einfo):
         _count_task(self.name, "retried")
+        # One line per retry (Celery's own is at INFO, quieted): a stage failing over and over shows in
+        # the log long before the task reaches the failed store.
+        if not isinstance(exc, RateLimited):
+            log.warning("%s failed (try %d of %d), retrying: %s: %s", self.name, self.request.retries + 1,
+                        self.max_retries + 1, type(exc).__name__, exc)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         stage = self.name.split(".", 1)[1]

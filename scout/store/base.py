@@ -8,6 +8,8 @@ FAILED_INDEX = PREFIX + "failed:index"      # sorted set id -> time
 FAILED_ITEM = PREFIX + "failed:item:"       # + id -> JSON
 LEDGER = PREFIX + "ledger"                  # sorted set "<batch id>.<domains>" -> time it is overdue
 LEDGER_ITEMS = PREFIX + "ledger:items"      # hash batch -> its items as published (JSON)
+HOLDERS = PREFIX + "ledger:holders"         # hash batch -> the worker whose lease covers it while a task runs it
+LEASE = PREFIX + "lease:"                   # + worker id -> JSON {queues, host, pid, ...}, expires unless renewed
 
 
 class Store:
@@ -33,3 +35,29 @@ class Store:
     def settle(self, batches: list[str]) -> None: ...
     def overdue(self, now: float, limit: int) -> list[tuple[str, list[dict]]]: ...
     def in_flight(self, now: float) -> tuple[int, int]: ...
+
+    # Worker leases (scout.ops.watchdog, scout.producer.ledger). The in-memory store of the embedded mode
+    # keeps none: its workers live and die with the process that holds the broker.
+    def renew_lease(self, worker: str, info: dict, ttl: float) -> None:
+        return None
+
+    def drop_lease(self, worker: str) -> None:
+        return None
+
+    def leases(self) -> dict[str, dict]:
+        return {}
+
+    def hold(self, batches: list[str], worker: str) -> None:
+        return None
+
+    def unhold(self, batches: list[str], worker: str) -> None:
+        return None
+
+    def dead_holds(self) -> dict[str, str]:
+        return {}
+
+    def take_hold(self, batch: str, worker: str) -> bool:
+        return False
+
+    def ledger_items(self, batch: str) -> list[dict] | None:
+        return None

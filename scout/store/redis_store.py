@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import time
 
-from scout.store.base import COUNTERS, FAILED_INDEX, FAILED_ITEM, LEDGER, LEDGER_ITEMS, PREFIX, Store
+from scout.store.base import (COUNTERS, FAILED_INDEX, FAILED_ITEM, HOLDERS, LEASE, LEDGER, LEDGER_ITEMS, PREFIX,
+                              Store)
 
 try:
     import orjson
@@ -154,3 +155,59 @@ class RedisStore(Store):
             total += n
             late += n if due <= now else 0
         return total, late
+
+    # Worker leases: a worker renews its key every third of WORKER_LEASE; the batches its tasks run are
+    # held under its id. A hold whose lease key expired belongs to a dead worker (scout.producer.ledger).
+    def renew_lease(self, worker, info, ttl):
+        self.r.set(LEASE + worker, json.dumps(info, separators=(",", ":")), px=max(1, int(ttl * 1000)))
+
+    def drop_lease(self, worker):
+        self.r.delete(LEASE + worker)
+
+    def leases(self):
+        keys = list(self.r.scan_iter(match=LEASE + "*", count=500))
+        out = {}
+        for key, raw in zip(keys, self.r.mget(keys) if keys else []):
+            try:
+                out[key.decode()[len(LEASE):]] = json.loads(raw) if raw else {}
+            except ValueError:
+                continue
+        return out
+
+    def hold(self, batches, worker):
+        if batches:
+            self.r.hset(HOLDERS, mapping={b: worker for b in batches})
+
+    _UNHOLD = """for i, b in ipairs(KEYS) do if i > 1 and redis.call('hget', KEYS[1], b) == ARGV[1] then
+                   redis.call('hdel', KEYS[1], b) end end"""
+
+    def unhold(self, batches, worker):
+        if batches:   # only this worker's holds: the batch may have moved on to another worker already
+            self.r.eval(self._UNHOLD, 1 + len(batches), HOLDERS, *batches, worker)
+
+    def dead_holds(self):
+        holds = {b.decode(): w.decode() for b, w in self.r.hgetall(HOLDERS).items()}
+        workers = sorted(set(holds.values()))
+        if not workers:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for w in workers:
+            pipe.exists(LEASE + w)
+        alive = {w for w, n in zip(workers, pipe.execute()) if n}
+        return {b: w for b, w in holds.items() if w not in alive}
+
+    _TAKE = """if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('hdel', KEYS[1], ARGV[1])
+                 return 1 end return 0"""
+
+    def take_hold(self, batch, worker):
+        """Remove the hold of `batch` by (dead) `worker`; True for the one process that removed it."""
+        return bool(self.r.eval(self._TAKE, 1, HOLDERS, batch, worker))
+
+    def ledger_items(self, batch):
+        """The items of a batch still in the ledger, or None (settled, or damaged)."""
+        raw = self.r.hget(LEDGER_ITEMS, batch)
+        try:
+            items = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return items if isinstance(items, list) else None

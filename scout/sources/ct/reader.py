@@ -436,6 +436,7 @@ class CTSource:
             raise ValueError("start_at must be None, 'tip', 'state' or an index")
         self.start_at = start_at
         self.frames: queue.Queue = queue.Queue(maxsize=self.options.buffer_size)
+        self._refused: set[str] = set()     # logs with a frame on_frame refused (returned False): held
         self.reporter = MalformedReporter(counters)
         self.chain_cache = ChainCache()
         self.issuers = IssuerCache()
@@ -544,8 +545,12 @@ class CTSource:
     # -- main loop
     def _deliver(self, item) -> None:
         key, next_index, frame = item
+        if key in self._refused:
+            return      # an earlier frame of this log was not taken: its position must not move past it
         if frame is not None:
-            self.on_frame(frame)
+            if self.on_frame(frame) is False:   # the consumer is stopping and did not take it
+                self._refused.add(key)
+                return
             self.counters.incr("ct_entries")
         with self._lock:
             if key in self._workers:
