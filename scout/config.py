@@ -208,11 +208,13 @@ class Settings:
     ip_whois_aaaa: bool = False
     rdap_bootstrap_dir: str = ""
     output_dir: str = "ctlog_data"
+    output_raw_whois: bool = True       # false: documents keep the parsed WHOIS only (a third of the bytes)
     save_fsync: bool = False
     cache_ttl: float = 24 * 3600.0
     strip_www: bool = True
     broker_url: str = ""
     redis_url: str = ""
+    cache_redis_url: str = ""           # WHOIS caches in a Redis of their own (evictable); empty: REDIS_URL
     batch_size: int = 100
     batch_linger: float = 0.2
     max_backlog: int = 200000
@@ -221,6 +223,9 @@ class Settings:
     retry_base_delay: float = 5.0       # first retry countdown; doubles per attempt (capped)
     visibility_timeout: float = 7200.0  # Redis: an unacked message of a vanished worker comes back after this
     ledger_timeout: float = 3600.0      # a domain neither saved nor failed this long after enqueue is sent again
+    failed_max_entries: int = 10000     # the failed store keeps at most this many tasks (the oldest go first)
+    failed_max_bytes: int = 100 << 20   # ... and at most this many bytes of them
+    failed_ttl: float = 7 * 86400.0     # ... each for at most this long
     log_level: str = "INFO"
     stats_interval: float = 60.0
     watchlist_file: str = ""
@@ -278,11 +283,13 @@ _VARS = {
     "IP_WHOIS_AAAA": ("ip_whois_aaaa", _bool),
     "RDAP_BOOTSTRAP_DIR": ("rdap_bootstrap_dir", _str),
     "OUTPUT_DIR": ("output_dir", _str),
+    "OUTPUT_RAW_WHOIS": ("output_raw_whois", _bool),
     "SAVE_FSYNC": ("save_fsync", _bool),
     "CACHE_TTL": ("cache_ttl", _dur),
     "STRIP_WWW": ("strip_www", _bool),
     "BROKER_URL": ("broker_url", _str),
     "REDIS_URL": ("redis_url", _str),
+    "CACHE_REDIS_URL": ("cache_redis_url", _str),
     "BATCH_SIZE": ("batch_size", _pos),
     "BATCH_LINGER": ("batch_linger", _dur),
     "MAX_BACKLOG": ("max_backlog", _pos),
@@ -291,6 +298,9 @@ _VARS = {
     "RETRY_BASE_DELAY": ("retry_base_delay", _dur),
     "VISIBILITY_TIMEOUT": ("visibility_timeout", _dur),
     "LEDGER_TIMEOUT": ("ledger_timeout", _dur),
+    "FAILED_MAX_ENTRIES": ("failed_max_entries", _nonneg),
+    "FAILED_MAX_BYTES": ("failed_max_bytes", _nonneg),
+    "FAILED_TTL": ("failed_ttl", _dur),
     "LOG_LEVEL": ("log_level", lambda n, t: parse_choice(n, t, ("debug", "info", "warning", "error", "critical")).upper()),
     "STATS_INTERVAL": ("stats_interval", _dur),
     "WATCHLIST_FILE": ("watchlist_file", _str),
@@ -317,7 +327,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
     values: dict = {}
     for var, (attr, parser) in _VARS.items():
         text = merged.get(var)
-        if text is None or (text.strip() == "" and attr not in ("certstream_url", "broker_url", "redis_url",
+        if text is None or (text.strip() == "" and attr not in ("certstream_url", "broker_url", "redis_url", "cache_redis_url",
                                                               "whois_ips", "watchlist_file", "alert_file",
                                                               "alert_webhook_url", "ct_logs", "ct_state_file",
                                                               "rdap_bootstrap_dir", "flower_basic_auth")):
@@ -330,7 +340,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
         derived["source"] = "certstream" if s.certstream_url else "ct"
     if not s.redis_url and s.broker_url.startswith(("redis://", "rediss://")):
         derived["redis_url"] = s.broker_url
-    for url_var, url in (("BROKER_URL", s.broker_url), ("REDIS_URL", derived.get("redis_url", s.redis_url))):
+    for url_var, url in (("BROKER_URL", s.broker_url), ("REDIS_URL", derived.get("redis_url", s.redis_url)),
+                         ("CACHE_REDIS_URL", s.cache_redis_url)):
         if url and "://" not in url:
             raise ConfigError(f"{url_var}={url!r}: expected a URL such as redis://127.0.0.1:6379/0")
     if s.certstream_url and not s.certstream_url.startswith(("ws://", "wss://")):

@@ -78,7 +78,8 @@ def _add_ops_commands(sub) -> None:
 
     fl = sub.add_parser("failed", help="tasks that used up their retries")
     fsub = fl.add_subparsers(dest="action", required=True)
-    fsub.add_parser("list")
+    ls = fsub.add_parser("list")
+    ls.add_argument("--limit", type=int, default=0, help="show at most this many (oldest first)")
     sh = fsub.add_parser("show")
     sh.add_argument("id")
     rt = fsub.add_parser("retry")
@@ -86,7 +87,8 @@ def _add_ops_commands(sub) -> None:
     rt.add_argument("--all", action="store_true")
     rt.add_argument("--queue")
     pu = fsub.add_parser("purge")
-    pu.add_argument("--older-than", default="0s")
+    pu.add_argument("--older-than", help="delete entries older than this, e.g. 7d")
+    pu.add_argument("--all", action="store_true", help="delete every entry")
     fl.set_defaults(func=ops.cmd_failed)
 
     sw = sub.add_parser("sweep", help="send again the enqueued domains that were neither saved nor failed in time")
