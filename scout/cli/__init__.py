@@ -1,6 +1,6 @@
 """`scout` command line: parsing and dispatch only; each command group is a module of its own, thin over
 the code it runs: run.py (run, produce), worker.py (worker, flower, bridge), ops.py (stats, failed,
-sweep), score.py (score); `replay-server` and `record` go to scout.sources.
+prune, sweep), score.py (score); `replay-server` and `record` go to scout.sources.
 
 May import: everything (the top of the house: nothing imports it but `python -m scout`).
 """
@@ -90,6 +90,12 @@ def _add_ops_commands(sub) -> None:
     pu.add_argument("--older-than", help="delete entries older than this, e.g. 7d")
     pu.add_argument("--all", action="store_true", help="delete every entry")
     fl.set_defaults(func=ops.cmd_failed)
+
+    pr = sub.add_parser("prune", help="delete documents last seen before a cutoff, then empty folders")
+    pr.add_argument("--older-than", required=True, help="e.g. 30d: documents whose last_seen is older go")
+    pr.add_argument("--output-dir", help="overrides OUTPUT_DIR")
+    pr.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+    pr.set_defaults(func=ops.cmd_prune)
 
     sw = sub.add_parser("sweep", help="send again the enqueued domains that were neither saved nor failed in time")
     sw.add_argument("--older-than", help="instead of LEDGER_TIMEOUT, e.g. 10m")
