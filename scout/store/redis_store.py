@@ -1,8 +1,10 @@
 """The store a fleet shares: Redis (atomic SET NX PX, pipelines, one round trip per batch).
 
 The WHOIS caches (`dw:<root>`, `ipnet:<network>` and their prefix-length set) are stored zlib-compressed
-(the parsed result and the raw answer both; WHOIS text compresses ~4x), and live in CACHE_REDIS_URL when it
-is set: a Redis that may evict them (allkeys-lru) apart from the broker's and the store's, which must not.
+(the parsed result and the raw answer both: 0.43 of the plain JSON on real answers, bench/sizing.py).
+With CACHE_REDIS_URL, they and the seen-domain keys live in a Redis of their own that may evict
+(allkeys-lru): losing one costs a repeated lookup or a duplicate document update, never data. Queues,
+the ledger, locks, pending sets, counters and the failed store stay in REDIS_URL, which must not evict.
 """
 from __future__ import annotations
 
@@ -103,14 +105,14 @@ class RedisStore(Store):
         if not keys:
             return []
         ms = max(1, int(ttl * 1000))
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.cache_r.pipeline(transaction=False)
         for k in keys:
             pipe.set(PREFIX + "seen:" + k, b"1", nx=True, px=ms)
         return [bool(x) for x in pipe.execute()]
 
     def forget(self, keys):
         if keys:
-            self.r.delete(*[PREFIX + "seen:" + k for k in keys])
+            self.cache_r.delete(*[PREFIX + "seen:" + k for k in keys])
 
     def get_json(self, key):
         return _unpack(self._for(key).get(PREFIX + key))

@@ -1,5 +1,6 @@
 """Issue 16, bounded: the WHOIS caches are stored zlib-compressed (parsed result and raw answer) and, with
-CACHE_REDIS_URL, in a Redis of their own, apart from the broker and the shared store. Real Redis (this run's
+CACHE_REDIS_URL, in a Redis of their own (with the seen-domain keys), apart from the broker and the shared
+store. Real Redis (this run's
 server, db 14 as the store and db 15 as the cache).
 """
 from __future__ import annotations
@@ -64,8 +65,11 @@ def test_cache_redis_url_keeps_caches_apart(dbs):
     store.incr({"x": 1})
     in_store = sorted(k.decode() for k in redis.Redis.from_url(STORE).keys("*"))
     in_cache = sorted(k.decode() for k in redis.Redis.from_url(CACHE).keys("*"))
-    assert in_cache == ["scout:dw:example.com", "scout:ipnet:192.0.2.0/24", "scout:ipnet:lengths"]
-    assert in_store == ["scout:counters", "scout:seen:a.example.com"]
+    assert in_cache == ["scout:dw:example.com", "scout:ipnet:192.0.2.0/24", "scout:ipnet:lengths",
+                        "scout:seen:a.example.com"]
+    assert in_store == ["scout:counters"]
+    store.forget(["a.example.com"])
+    assert store.add_if_new(["a.example.com"], 3600) == [True]
     assert store.get_json("dw:example.com") == RESULT
     assert cached_ip_result(store, "192.0.2.77")["info"]["status"] == "ok"
     assert redis.Redis.from_url(CACHE).pttl("scout:dw:example.com") > 3000 * 1000
