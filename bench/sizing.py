@@ -189,8 +189,15 @@ def run(n: int, tmp: Path) -> dict:
     return {
         "domains_measured": n, "roots_per_domain": round(ratio, 3), "ip_nets_per_domain": IP_NETS_PER_DOMAIN,
         "redis": {k: round(v, 1) for k, v in red.items()},
-        "redis_mb_per_million_domains_a_day": round(per_m_day / 2**20, 1),
-        "redis_mb_per_million_domains_a_day_plain_cache": round(plain_m_day / 2**20, 1),
+        "seen_mb_per_million_domains_a_day": round(red["seen_bytes_per_domain"] * MILLION / 2**20, 1),
+        # The lookups, not the domains, fill the WHOIS caches: at the default rates (one domain and one IP
+        # lookup a second per source address) and WHOIS_CACHE_TTL=7d, at most this much per address.
+        "whois_cache_mb_per_source_address": round(7 * 86400 * (red["dw_bytes_per_root"]
+                                                                + red["ipnet_bytes_per_network"]) / 2**20, 1),
+        "whois_cache_mb_per_source_address_plain": round(7 * 86400 * (red["dw_plain_bytes_per_root"]
+                                                                      + red["ipnet_bytes_per_network"]) / 2**20, 1),
+        "redis_mb_per_million_domains_a_day_every_root_looked_up": round(per_m_day / 2**20, 1),
+        "redis_mb_per_million_domains_a_day_every_root_looked_up_plain": round(plain_m_day / 2**20, 1),
         "ratio_compressed_vs_plain_dw": round(red["dw_bytes_per_root"] / red["dw_plain_bytes_per_root"], 3),
         "queued_bytes_per_domain": round(queued, 1),
         "queued_mb_at_max_backlog_200000": round(queued * 200_000 / 2**20, 1),
