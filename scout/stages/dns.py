@@ -278,7 +278,15 @@ class _SharedLoop:
         async def guarded():
             return await coro_fn(self.sem)
 
-        return asyncio.run_coroutine_threadsafe(guarded(), self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(guarded(), self.loop)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            # Out of time (or the thread is being stopped): the queries must not run on without anyone
+            # waiting for them. Left running, a retried batch's queries pile up on the shared loop behind
+            # the new ones, every batch then times out and the worker stops saving (seen in the soak).
+            future.cancel()
+            raise
 
 
 _shared: _SharedLoop | None = None
