@@ -88,7 +88,7 @@ class Procs(ProcessGroup):
 
 
 def scout_worker_env(redis_url: str, dns_server: str, output_dir: Path, dns_workers: int, extra=None) -> dict:
-    from tests.conftest import scout_env
+    from tests.support.env import scout_env
 
     boot = output_dir.parent / "bootstrap-empty"
     boot.mkdir(parents=True, exist_ok=True)

@@ -208,6 +208,7 @@ class Settings:
     ip_whois_aaaa: bool = False
     rdap_bootstrap_dir: str = ""
     output_dir: str = "ctlog_data"
+    output_raw_whois: bool = True       # false: documents keep the parsed WHOIS only (a third of the bytes)
     save_fsync: bool = False
     # The SQL store (scout/db): sqlite:///PATH or postgresql://...; empty: `scout run` uses
     # sqlite:///<OUTPUT_DIR>/scout.db, fleet workers write files only; `none`: no store at all.
@@ -217,6 +218,7 @@ class Settings:
     strip_www: bool = True
     broker_url: str = ""
     redis_url: str = ""
+    cache_redis_url: str = ""           # WHOIS caches in a Redis of their own (evictable); empty: REDIS_URL
     batch_size: int = 100
     batch_linger: float = 0.2
     max_backlog: int = 200000
@@ -227,6 +229,9 @@ class Settings:
     ledger_timeout: float = 3600.0      # a domain neither saved nor failed this long after enqueue is sent again
     worker_lease: float = 30.0          # a worker silent this long is dead: the batches it ran are sent again
     worker_stall_timeout: float = 120.0  # a worker that started no task this long while its queue waits restarts
+    failed_max_entries: int = 10000     # the failed store keeps at most this many tasks (the oldest go first)
+    failed_max_bytes: int = 100 << 20   # ... and at most this many bytes of them
+    failed_ttl: float = 7 * 86400.0     # ... each for at most this long
     log_level: str = "INFO"
     stats_interval: float = 60.0
     watchlist_file: str = ""
@@ -290,6 +295,7 @@ _VARS = {
     "IP_WHOIS_AAAA": ("ip_whois_aaaa", _bool),
     "RDAP_BOOTSTRAP_DIR": ("rdap_bootstrap_dir", _str),
     "OUTPUT_DIR": ("output_dir", _str),
+    "OUTPUT_RAW_WHOIS": ("output_raw_whois", _bool),
     "SAVE_FSYNC": ("save_fsync", _bool),
     "STORE_URL": ("store_url", _str),
     "OUTPUT_FILES": ("output_files", _bool),
@@ -297,6 +303,7 @@ _VARS = {
     "STRIP_WWW": ("strip_www", _bool),
     "BROKER_URL": ("broker_url", _str),
     "REDIS_URL": ("redis_url", _str),
+    "CACHE_REDIS_URL": ("cache_redis_url", _str),
     "BATCH_SIZE": ("batch_size", _pos),
     "BATCH_LINGER": ("batch_linger", _dur),
     "MAX_BACKLOG": ("max_backlog", _pos),
@@ -339,7 +346,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
     values: dict = {}
     for var, (attr, parser) in _VARS.items():
         text = merged.get(var)
-        if text is None or (text.strip() == "" and attr not in ("certstream_url", "broker_url", "redis_url",
+        if text is None or (text.strip() == "" and attr not in ("certstream_url", "broker_url", "redis_url", "cache_redis_url",
                                                               "whois_ips", "watchlist_file", "alert_file",
                                                               "alert_webhook_url", "ct_logs", "ct_state_file",
                                                               "rdap_bootstrap_dir", "flower_basic_auth",
@@ -353,7 +360,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
         derived["source"] = "certstream" if s.certstream_url else "ct"
     if not s.redis_url and s.broker_url.startswith(("redis://", "rediss://")):
         derived["redis_url"] = s.broker_url
-    for url_var, url in (("BROKER_URL", s.broker_url), ("REDIS_URL", derived.get("redis_url", s.redis_url))):
+    for url_var, url in (("BROKER_URL", s.broker_url), ("REDIS_URL", derived.get("redis_url", s.redis_url)),
+                         ("CACHE_REDIS_URL", s.cache_redis_url)):
         if url and "://" not in url:
             raise ConfigError(f"{url_var}={url!r}: expected a URL such as redis://127.0.0.1:6379/0")
     if s.broker_url and not derived.get("redis_url", s.redis_url):
@@ -361,6 +369,12 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
         # fleet, WHOIS answers that never reach documents written by another worker, an empty failed list.
         raise ConfigError(f"REDIS_URL: BROKER_URL={redact_url(s.broker_url)} is not Redis, so set REDIS_URL "
                           "(e.g. redis://127.0.0.1:6379/0) for the state the workers and the producer share")
+    if s.broker_url and "://" in s.broker_url and not s.broker_url.startswith(("redis://", "rediss://")) \
+            and not derived.get("redis_url", s.redis_url):
+        # Without it every process would keep its own in-memory store: no shared de-duplication, WHOIS
+        # answers never reaching documents, an empty failed list.
+        raise ConfigError(f"REDIS_URL is required with BROKER_URL={redact_url(s.broker_url)}: the processes of a "
+                          "fleet share de-duplication, WHOIS caches and the failed store through Redis")
     if s.certstream_url and not s.certstream_url.startswith(("ws://", "wss://")):
         raise ConfigError(f"CERTSTREAM_URL={s.certstream_url!r}: expected a ws:// or wss:// URL")
     if s.flower_basic_auth and ":" not in s.flower_basic_auth:

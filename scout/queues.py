@@ -2,10 +2,14 @@
 
 Queues: `dns`, `whois` (the chain's cheap WHOIS step: cache joins and scheduling), one WHOIS lookup
 queue per source address (`whois.<ip>`, or `whois.default` when WHOIS_IPS is empty) holding the
-rate-limited lookups, and `save`.
+rate-limited lookups, and `save` (which also carries `scout.apply_whois`, a landed lookup's update).
+
+`QueueDepths` reads how many messages wait in every queue of the chain: the producer's and the bridge's
+backpressure, the ledger sweeper and the WHOIS stage's lookup bound all judge the backlog by it.
 """
 from __future__ import annotations
 
+import time
 import zlib
 
 from kombu import Queue
@@ -67,3 +71,58 @@ def broker_priority(settings, urgency: int) -> int:
     """urgency 0 (most urgent) .. 9 -> the broker's number: Redis serves 0 first, RabbitMQ serves 9 first."""
     urgency = max(0, min(PRIORITY_LEVELS - 1, urgency))
     return PRIORITY_LEVELS - 1 - urgency if _is_amqp(settings) else urgency
+
+
+def chain_queues(settings) -> list[str]:
+    """Every queue a domain may wait in: dns, whois, save (with apply_whois) and the lookup queues."""
+    return [DNS, WHOIS, SAVE] + list(settings.whois_queues)
+
+
+def queue_lengths(app, names) -> dict[str, int]:
+    """Messages waiting in each queue (Redis: summed over the priority lists; RabbitMQ; the in-memory
+    broker). A queue that does not exist yet counts 0."""
+    out = {}
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        for name in names:
+            try:
+                out[name] = channel.queue_declare(queue=name, passive=True).message_count
+            except Exception:
+                out[name] = 0
+                # RabbitMQ closes the channel on a passive declare of a missing queue: a new one.
+                channel = conn.channel()
+    return out
+
+
+class QueueDepths:
+    """What waits in the broker, read at most once every `every` seconds (one round trip per queue).
+
+    `domains()` is the chain's backlog in domains: a dns/whois/save message is a batch (counted as
+    BATCH_SIZE domains; an apply_whois message on `save` counts as much, which errs on the safe side),
+    a lookup message stands for at least one waiting domain. `lookups()` is what the WHOIS lookup queues
+    hold. Both come from the broker itself, so a purge or a lost message cannot leave them high.
+    Messages a worker has taken (prefetched, or held for a retry countdown) are not counted."""
+
+    def __init__(self, app, settings, every: float = 0.5, names: list[str] | None = None):
+        self.app = app
+        self.s = settings
+        self.names = names or chain_queues(settings)   # the queues read (default: all of the chain's)
+        self.every = every
+        self._read_at = -1e9
+        self.last: dict[str, int] = {}
+
+    def read(self, fresh: bool = False) -> dict[str, int]:
+        now = time.monotonic()
+        if fresh or now - self._read_at >= self.every:
+            self.last = queue_lengths(self.app, self.names)
+            self._read_at = now
+        return dict(self.last)
+
+    def domains(self, fresh: bool = False) -> int:
+        depths = self.read(fresh)
+        return (sum(depths.get(q, 0) for q in (DNS, WHOIS, SAVE)) * self.s.batch_size
+                + sum(depths.get(q, 0) for q in self.s.whois_queues))
+
+    def lookups(self, fresh: bool = False) -> int:
+        depths = self.read(fresh)
+        return sum(depths.get(q, 0) for q in self.s.whois_queues)

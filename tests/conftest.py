@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.servers.processes import ProcessGroup
+# Shared with bench/ (which must run without pytest): defined in tests/support/env.py.
+from tests.support.env import free_port, port_open, scout_env, wait_for  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests read only what the repository holds (tests/test_hygiene.py checks it).
@@ -51,21 +51,6 @@ def pytest_unconfigure(config):
 
 
 SCHEMA = ROOT / "scout" / "data" / "document.schema.json"
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def need_service(name: str, port: int) -> None:
@@ -109,15 +94,6 @@ def dns_server(tmp_path_factory):
 @pytest.fixture
 def fixture_path() -> Path:
     return FIXTURE
-
-
-def scout_env(**overrides) -> dict:
-    """Environment for a scout/celery subprocess: this checkout importable, no stray .env."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "REDIS_", "CERTSTREAM_"))}
-    env.update({"PYTHONPATH": str(ROOT), "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
-                "STATS_INTERVAL": "5s", "BATCH_LINGER": "50ms", "DNS_TIMEOUT": "1s", "DNS_RETRIES": "1"})
-    env.update({k: str(v) for k, v in overrides.items()})
-    return env
 
 
 class Workers(ProcessGroup):
@@ -184,13 +160,3 @@ def validate_documents(docs: dict[str, dict]) -> None:
     for name, doc in docs.items():
         errors = list(validator.iter_errors(doc))
         assert not errors, f"{name}: {errors[0].message} at {list(errors[0].path)}"
-
-
-def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

@@ -1,6 +1,6 @@
 """`scout` command line: parsing and dispatch only; each command group is a module of its own, thin over
 the code it runs: run.py (run, produce), worker.py (worker, flower, bridge), ops.py (stats, failed,
-sweep), score.py (score), store.py (query, import, prune), web.py (web); `replay-server` and `record` go to
+prune, sweep), score.py (score), store.py (query, import, prune), web.py (web); `replay-server` and `record` go to
 scout.sources.
 
 May import: everything (the top of the house: nothing imports it but `python -m scout`).
@@ -81,7 +81,8 @@ def _add_ops_commands(sub) -> None:
 
     fl = sub.add_parser("failed", help="tasks that used up their retries")
     fsub = fl.add_subparsers(dest="action", required=True)
-    fsub.add_parser("list")
+    ls = fsub.add_parser("list")
+    ls.add_argument("--limit", type=int, default=0, help="show at most this many (oldest first)")
     sh = fsub.add_parser("show")
     sh.add_argument("id")
     rt = fsub.add_parser("retry")
@@ -89,8 +90,15 @@ def _add_ops_commands(sub) -> None:
     rt.add_argument("--all", action="store_true")
     rt.add_argument("--queue")
     pu = fsub.add_parser("purge")
-    pu.add_argument("--older-than", default="0s")
+    pu.add_argument("--older-than", help="delete entries older than this, e.g. 7d")
+    pu.add_argument("--all", action="store_true", help="delete every entry")
     fl.set_defaults(func=ops.cmd_failed)
+
+    pr = sub.add_parser("prune", help="delete documents last seen before a cutoff, then empty folders")
+    pr.add_argument("--older-than", required=True, help="e.g. 30d: documents whose last_seen is older go")
+    pr.add_argument("--output-dir", help="overrides OUTPUT_DIR")
+    pr.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+    pr.set_defaults(func=ops.cmd_prune)
 
     sw = sub.add_parser("sweep", help="send again the enqueued domains that were neither saved nor failed in time")
     sw.add_argument("--older-than", help="instead of LEDGER_TIMEOUT, e.g. 10m")

@@ -1,4 +1,5 @@
-"""`scout stats`, `scout failed …` and `scout sweep`: looking at and mending a running installation."""
+"""`scout stats`, `scout failed …`, `scout prune` and `scout sweep`: looking at and mending a running
+installation."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,8 @@ from scout.celery import configure
 from scout.cli.common import settings_from
 from scout.config import ConfigError, parse_duration
 from scout.ops.failed import failed_command
+from scout.cli.store import prune_store_of
+from scout.ops.prune import prune_files
 from scout.ops.stats import collect_stats, format_stats
 from scout.producer.ledger import sweep_older_than
 from scout.store import get_store
@@ -21,6 +24,17 @@ def cmd_stats(args) -> int:
 
 def cmd_failed(args) -> int:
     return failed_command(settings_from(args), args)
+
+
+def cmd_prune(args) -> int:
+    """Documents last seen longer ago than --older-than leave OUTPUT_DIR and the SQL store (when there is
+    one); prints what was done as JSON."""
+    s = settings_from(args)
+    cutoff = time.time() - parse_duration("--older-than", args.older_than)
+    counts = prune_files(s.output_dir, cutoff, dry_run=args.dry_run)
+    counts.update(prune_store_of(s, cutoff, dry_run=args.dry_run))
+    print(json.dumps({"output_dir": s.output_dir, "dry_run": args.dry_run, **counts}, sort_keys=True))
+    return 0
 
 
 def cmd_sweep(args) -> int:

@@ -40,9 +40,6 @@ def add_commands(sub) -> None:
     im.add_argument("dir", help="a directory of documents: DIR/<root_domain>/<domain>.json")
     im.set_defaults(func=cmd_import)
 
-    pr = sub.add_parser("prune", help="delete domains last seen before a time from the store")
-    pr.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d")
-    pr.set_defaults(func=cmd_prune)
 
 
 def _store_url(s, default_dir: str | None) -> str:
@@ -98,13 +95,14 @@ def cmd_import(args) -> int:
     return 0
 
 
-def cmd_prune(args) -> int:
-    s = settings_from(args)
-    cutoff = datetime.now(timezone.utc).timestamp() - parse_duration("--older-than", args.older_than)
-    store = _open(_store_url(s, s.output_dir))
+def prune_store_of(s, cutoff: float, dry_run: bool = False) -> dict:
+    """`scout prune`'s part in the store (STORE_URL, or the embedded OUTPUT_DIR/scout.db): domains last
+    seen before `cutoff` (epoch seconds) deleted. -> {"store_deleted": n}, or {} with no store."""
+    url = _store_url(s, s.output_dir)
+    if not url or dry_run:
+        return {}
+    store = _open(url)
     try:
-        deleted = db.prune_store(store, datetime.fromtimestamp(cutoff, timezone.utc))
+        return {"store_deleted": db.prune_store(store, datetime.fromtimestamp(cutoff, timezone.utc))}
     finally:
         store.close()
-    print(json.dumps({"store_deleted": deleted}, sort_keys=True))
-    return 0

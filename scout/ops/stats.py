@@ -17,7 +17,7 @@ from scout.store import get_store
 def collect_stats(settings) -> dict:
     store = get_store()
     counters = store.counters()
-    stats: dict = {"counters": counters, "failed_tasks": len(store.list_failed())}
+    stats: dict = {"counters": counters, "failed_tasks": store.count_failed()[0]}
     in_flight, overdue = store.in_flight(time.time())
     stats["in_flight"] = {"domains": in_flight, "overdue": overdue}
     if settings.broker_url:

@@ -7,6 +7,8 @@ acknowledges them only once the broker accepted the chain. A message never ackno
 killed, broker away) comes back after NATS_ACK_WAIT: a crash between enqueue and ack may enqueue a
 domain twice (the save stage is idempotent), never lose it. While the broker refuses a chain the
 bridge keeps the batch, tells JetStream it is still working on it, and retries with backoff.
+Backpressure: the bridge fetches only while the chain's queues hold fewer than MAX_BACKLOG domains
+(scout.producer.backlog); above it the messages wait in JetStream, which is made for keeping them.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import threading
 import time
 
 from scout.counters import Counters
+from scout.producer.backlog import Backlog
 from scout.producer.ledger import Sweeper
 from scout.producer.nats_sink import connect, ensure_stream
 from scout.stages.chain import publish_chain
@@ -49,12 +52,13 @@ def decode(msg) -> dict | None:
 
 
 class Bridge:
-    def __init__(self, settings, counters: Counters | None = None, enqueue=None, store=None):
+    def __init__(self, settings, counters: Counters | None = None, enqueue=None, store=None, backlog=None):
         self.s = settings
         self.counters = counters or Counters()
         self.store = store or get_store()
         self._enqueue = enqueue or self._apply_chain
-        self._sweeper = Sweeper(settings, self.store)
+        self.backlog = backlog or Backlog(settings, who="bridge (messages wait in JetStream)")
+        self._sweeper = Sweeper(settings, self.store, self.backlog)
 
     def _apply_chain(self, items: list[dict]) -> None:
         publish_chain(items, self.s, self.store)
@@ -120,7 +124,12 @@ class Bridge:
     async def _loop(self, sub, stop: threading.Event) -> None:
         c = self.counters
         last_summary, last = time.monotonic(), c.snapshot()
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            if await loop.run_in_executor(None, self.backlog.over):
+                c.incr("bridge_paused_backlog")
+                await asyncio.sleep(IDLE_FETCH)
+                continue
             try:
                 msgs = await self._fetch_batch(sub, stop)
             except Exception as exc:  # disconnected, server restarting: the client reconnects by itself
@@ -131,7 +140,7 @@ class Bridge:
             if msgs:
                 await self._handle(msgs, stop)
             if self._sweeper.due():  # a thread hop (it talks to Redis and the broker) once a minute, not per batch
-                await asyncio.get_running_loop().run_in_executor(None, self._sweeper.maybe_sweep)
+                await loop.run_in_executor(None, self._sweeper.maybe_sweep)
             now = time.monotonic()
             if self.s.stats_interval and now - last_summary >= self.s.stats_interval:
                 snap = c.snapshot()

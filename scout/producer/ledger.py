@@ -82,11 +82,14 @@ def sweep_older_than(settings, store, older: float) -> int:
 
 class Sweeper:
     """Calls `sweep` now and then from a long-running process (producer, bridge). One process of a fleet
-    sweeps at a time (a store lock held for one interval)."""
+    sweeps at a time (a store lock held for one interval). With a `backlog` (scout.producer.backlog), no
+    sweep runs while the chain's queues hold MAX_BACKLOG domains or more: what is overdue then is most
+    likely waiting in that backlog, and re-sending it would only make the backlog longer."""
 
-    def __init__(self, settings, store):
+    def __init__(self, settings, store, backlog=None):
         self.s = settings
         self.store = store
+        self.backlog = backlog
         self.every = min(60.0, max(1.0, settings.ledger_timeout / 4))
         self._next = time.monotonic() + self.every
         self._next_lease_check = time.monotonic()
@@ -100,6 +103,11 @@ class Sweeper:
             return sent
         self._next = time.monotonic() + self.every
         try:
+            if self.backlog is not None and self.backlog.over():
+                self.store.incr({"ledger_sweeps_paused": 1})
+                log.info("ledger sweep paused: %d domains wait in the queues (MAX_BACKLOG=%d)",
+                         self.backlog.value, self.s.max_backlog)
+                return 0
             if not self.store.acquire(SWEEP_LOCK, self.every * 0.9):
                 return 0
             return sent + sweep(self.s, self.store)

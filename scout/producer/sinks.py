@@ -3,7 +3,8 @@
 A batch leaves when it holds BATCH_SIZE domains or its oldest domain waited BATCH_LINGER. Publishing
 never loses a batch quietly: while the broker is away batches wait in a bounded retry buffer; what
 overflows it is counted as dropped and forgotten by the de-duplication store so it can come back.
-Backpressure: above MAX_BACKLOG queued domains the producer stops enqueueing (see Producer).
+Backpressure: above MAX_BACKLOG domains waiting in the chain's queues (dns, whois, save, the lookup
+queues; scout.producer.backlog) the producer stops enqueueing (see Producer) and the ledger stops re-sending.
 Every published domain goes into the in-flight ledger (scout.stages.chain.publish_chain), which this
 sink also sweeps (scout.producer.ledger).
 """
@@ -13,9 +14,10 @@ import logging
 import time
 from collections import deque
 
-from scout.celery import app as default_app
 from scout.counters import Counters
+from scout.producer.backlog import Backlog
 from scout.producer.ledger import Sweeper
+from scout.queues import queue_lengths  # noqa: F401 - kept importable from here (scout.ops.stats, older code)
 from scout.stages.chain import publish_chain
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,9 @@ class CelerySink(Sink):
         self._retry_domains = 0
         self._next_retry = 0.0
         self._retry_delay = 0.5
-        self._backlog_checked = 0.0
-        self._backlog_every = backlog_check_every
-        self._backlog = 0
-        self._last_backlog_log = 0.0
-        self._sweeper = Sweeper(settings, store)
+        self.backlog = Backlog(settings, app, backlog_check_every, held=lambda: self._retry_domains,
+                               who="producer (new domains are dropped, not marked seen)")
+        self._sweeper = Sweeper(settings, store, self.backlog)
 
     # -------------------------------------------------------------- batches
     def submit(self, items: list[dict]) -> None:
@@ -148,36 +148,4 @@ class CelerySink(Sink):
 
     # -------------------------------------------------------------- backpressure
     def backlogged(self) -> bool:
-        now = time.monotonic()
-        if now - self._backlog_checked >= self._backlog_every:
-            self._backlog_checked = now
-            try:
-                self._backlog = queued_domains(self.app, self.s) + self._retry_domains
-            except Exception:
-                self._backlog = self._retry_domains
-        over = self._backlog >= self.s.max_backlog
-        if over and now - self._last_backlog_log >= 60:
-            self._last_backlog_log = now
-            log.warning("backlog of %d domains is above MAX_BACKLOG=%d: new domains are dropped "
-                        "(not marked seen) until workers catch up", self._backlog, self.s.max_backlog)
-        return over
-
-
-def queue_lengths(app, names) -> dict[str, int]:
-    """Messages waiting in each queue (works on Redis, RabbitMQ and the in-memory broker)."""
-    out = {}
-    with app.connection_for_read() as conn:
-        channel = conn.default_channel
-        for name in names:
-            try:
-                out[name] = channel.queue_declare(queue=name, passive=True).message_count
-            except Exception:
-                out[name] = 0
-                conn = app.connection_for_read()
-                channel = conn.default_channel
-    return out
-
-
-def queued_domains(app, settings) -> int:
-    """Domains waiting before DNS, estimated from batches in the dns queue."""
-    return queue_lengths(app or default_app, ["dns"])["dns"] * settings.batch_size
+        return self.backlog.over()

@@ -309,6 +309,11 @@ class _SharedLoop:
             fut.cancel()
             raise DnsDeadline(f"DNS batch of {queries} queries not done within {deadline:.0f} s "
                               f"({ahead} queries were ahead of it)") from None
+        except BaseException:
+            # The thread is being stopped: the queries must not run on without anyone waiting for them
+            # (left running, a retried batch's queries pile up on the shared loop behind the new ones).
+            fut.cancel()
+            raise
 
 
 class DnsDeadline(TimeoutError):

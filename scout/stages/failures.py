@@ -1,5 +1,8 @@
 """The failed-task store's entries: a task that used up its retries is kept with everything needed to
-run it again (`scout failed retry`), and its domains leave the in-flight ledger (they are accounted for)."""
+run it again (`scout failed retry`), and its domains leave the in-flight ledger (they are accounted for).
+
+The store is bounded (FAILED_MAX_ENTRIES, FAILED_MAX_BYTES, each entry kept FAILED_TTL): when a new entry
+would pass a cap the oldest entries go first, counted as `failed_dropped` (`failed_expired` for age)."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +10,7 @@ import time
 import traceback
 import uuid
 
+from scout.config import get_settings
 from scout.stages.chain import STAGES, rest_of_chain, settle
 
 log = logging.getLogger(__name__)
@@ -27,7 +31,11 @@ def record_failure(store, *, task: str, stage: str, args: list, kwargs: dict | N
         "time": time.time(), "attempts": attempts,
         "domains": [it.get("d") for it in items if isinstance(it, dict)],
     }
-    store.put_failed(entry_id, entry)
+    s = get_settings()
+    dropped = store.put_failed(entry_id, entry, (s.failed_max_entries, s.failed_max_bytes, s.failed_ttl))
+    if dropped:
+        log.warning("failed store full (FAILED_MAX_ENTRIES=%d, FAILED_MAX_BYTES=%d): dropped the %d oldest "
+                    "entries (counted as failed_dropped)", s.failed_max_entries, s.failed_max_bytes, dropped)
     settle(store, items)  # recorded here: no longer in flight
     store.incr({"domains_failed": len(entry["domains"]), "tasks_failed": 1, f"tasks_failed:{stage}": 1})
     log.warning("task %s failed for good after %d attempts (%s); recorded as %s",

@@ -37,6 +37,15 @@ def _fill_waiting(doc: dict, store, settings) -> None:
                 doc["ip_info"][ip] = hit.get("info", {})
 
 
+def _as_configured(doc: dict, settings) -> dict:
+    """OUTPUT_RAW_WHOIS=false: the raw WHOIS/RDAP answers stay out of the document (the fields stay, empty,
+    as the schema has them); the parsed fields are kept. Raw answers are most of a document's bytes."""
+    if not settings.output_raw_whois:
+        doc["domain_whois"] = ""
+        doc["ip_whois"] = {ip: "" for ip in doc.get("ip_whois") or {}}
+    return doc
+
+
 def _keep_known_whois(old: dict, new: dict) -> None:
     """A re-sighting whose WHOIS is still pending keeps the answer the old document already has."""
     new_parsed = new.get("domain_whois_parsed") or {}
@@ -64,7 +73,7 @@ def _merger(store, settings, counts: Counter, sightings: list):
         if old:
             _keep_known_whois(old, doc)
         counts["saved_updated" if old else "saved_new"] += 1
-        merged = document.merge_documents(old, doc)
+        merged = _as_configured(document.merge_documents(old, doc), settings)
         if not old or old.get("last_seen") != doc["last_seen"]:
             sightings.append(merged)
         return merged
@@ -121,7 +130,7 @@ def apply_whois_result(kind: str, key: str, result: dict, settings, store, keep_
         if old is None:
             return None  # not written yet: the save stage reads the cache under the same lock
         new = _with_domain_whois(old, result) if kind == "domain" else _with_ip_whois(old, key, result)
-        return None if new is None else document.order_document(new)
+        return None if new is None else _as_configured(document.order_document(new), settings)
 
     sql = sql_store(settings)
     if settings.output_files:

@@ -147,9 +147,22 @@ def _watchlist():
     return _watchlist_holder.current()
 
 
+_depths: queues.QueueDepths | None = None
+
+
+def _lookups_waiting() -> int:
+    """WHOIS lookups waiting in the broker's lookup queues, read fresh (once per batch)."""
+    global _depths
+    if _depths is None:
+        s = get_settings()
+        _depths = queues.QueueDepths(app, s, every=0, names=list(s.whois_queues))
+    return _depths.lookups()
+
+
 def _whois_step(items):
     s = get_settings()
-    return whois_stage.join_whois(items, s, get_store(), _watchlist(), _dispatch_domain(s), _dispatch_ip(s))
+    return whois_stage.join_whois(items, s, get_store(), _watchlist(), _dispatch_domain(s), _dispatch_ip(s),
+                                  _lookups_waiting if s.whois_max_backlog else None)
 
 
 @app.task(name="scout.whois", base=StageTask)
@@ -271,7 +284,7 @@ def _refresh_bootstrap_on_start(sender=None, **_):
 @app.task(name="scout.apply_whois", base=StageTask)
 def apply_whois(kind, key, result, keep_pending=False):
     """A lookup has landed once its documents are updated: only then does it count as `whois_landed`
-    (`scout run --source` waits for landed >= dispatched, and the WHOIS backlog is their difference)."""
+    (`scout run --source` waits for landed >= dispatched; the WHOIS backlog is read from the queues)."""
     updated = save_stage.apply_whois_result(kind, key, result, get_settings(), get_store(), keep_pending)
     get_store().incr({"whois_landed": 1})
     return updated

@@ -23,25 +23,31 @@ INFLIGHT_TTL = 6 * 3600.0          # one lookup per key in flight; expires in ca
 ERROR_CACHE_TTL = 3600.0           # a failed lookup is not repeated for an hour
 
 
-def join_whois(items: list[dict], settings, store, watchlist, dispatch_domain, dispatch_ip) -> list[dict]:
+def join_whois(items: list[dict], settings, store, watchlist, dispatch_domain, dispatch_ip,
+               lookups_waiting=None) -> list[dict]:
     """The chain's WHOIS step: score (the score sets WHOIS priority and WHOIS_MIN_SCORE), then attach
-    cached domain and IP WHOIS, dispatching one rate-limited lookup per missing root and address."""
+    cached domain and IP WHOIS, dispatching one rate-limited lookup per missing root and address.
+    `lookups_waiting()` says how many lookups wait in the broker (WHOIS_MAX_BACKLOG bounds it)."""
     score_items(items, watchlist)
-    join_domain_whois(items, settings, store, dispatch_domain)
-    return join_ip_whois(items, settings, store, dispatch_ip)
+    join_domain_whois(items, settings, store, dispatch_domain, lookups_waiting)
+    return join_ip_whois(items, settings, store, dispatch_ip, lookups_waiting)
 
 
 class _Backlog:
-    """WHOIS lookups dispatched and not landed yet: read from the store once per batch, when first needed."""
+    """WHOIS lookups waiting: read from the broker's lookup queues once per batch, when first needed, then
+    counted up with what this batch dispatches. Derived from what is really queued, never from a running
+    difference of counters (one that a purge or a lost message would leave high for good)."""
 
-    def __init__(self, store):
-        self.store = store
+    def __init__(self, lookups_waiting=None):
+        self.read = lookups_waiting or (lambda: 0)
         self.value: int | None = None
 
     def get(self) -> int:
         if self.value is None:
-            c = self.store.counters()
-            self.value = c.get("whois_dispatched", 0) - c.get("whois_landed", 0)
+            try:
+                self.value = int(self.read())
+            except Exception:  # broker unreadable: the dispatch itself will tell
+                self.value = 0
         return self.value
 
 
@@ -84,7 +90,7 @@ def whois_key(item: dict) -> str:
     return key
 
 
-def join_domain_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
+def join_domain_whois(items: list[dict], settings, store, dispatch, lookups_waiting=None) -> list[dict]:
     """Attach cached domain WHOIS to each item; for a miss mark it pending and dispatch one lookup per
     registered domain (dispatch(name, urgency)). Never waits for a lookup."""
     by_key: dict[str, list[dict]] = defaultdict(list)
@@ -93,7 +99,7 @@ def join_domain_whois(items: list[dict], settings, store, dispatch) -> list[dict
     keys = list(by_key)
     cached = store.get_many_json(["dw:" + k for k in keys])
     counts: Counter = Counter()
-    backlog = _Backlog(store)
+    backlog = _Backlog(lookups_waiting)
     for key, hit in zip(keys, cached):
         group = by_key[key]
         if hit is not None:
@@ -119,7 +125,7 @@ def ips_of(item: dict, settings) -> list[str]:
     return ips
 
 
-def join_ip_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
+def join_ip_whois(items: list[dict], settings, store, dispatch, lookups_waiting=None) -> list[dict]:
     """Attach cached IP WHOIS per address; dispatch one lookup per uncached address."""
     by_ip: dict[str, list[dict]] = defaultdict(list)
     for it in items:
@@ -127,7 +133,7 @@ def join_ip_whois(items: list[dict], settings, store, dispatch) -> list[dict]:
         for ip in ips_of(it, settings):
             by_ip[ip].append(it)
     counts: Counter = Counter()
-    backlog = _Backlog(store)
+    backlog = _Backlog(lookups_waiting)
     # The lookup layer's own test: a reserved address is never looked up, whatever the caller.
     reserved = {ip for ip in by_ip if is_reserved(ip)}
     cached = cached_ip_results(store, [ip for ip in by_ip if ip not in reserved])

@@ -28,8 +28,8 @@ def get_store() -> Store:
     global _store
     with _store_lock:
         if _store is None:
-            url = get_settings().redis_url
-            _store = RedisStore(url) if url else MemoryStore()
+            s = get_settings()
+            _store = RedisStore(s.redis_url, s.cache_redis_url) if s.redis_url else MemoryStore()
         return _store
 
 

@@ -46,6 +46,7 @@ class MemoryStore(Store):
         self.sets: dict[str, set[str]] = {}
         self.counts: dict[str, int] = {}
         self.failed: dict[str, dict] = {}
+        self.failed_sizes: dict[str, int] = {}
 
     def ping(self):
         return True
@@ -113,9 +114,42 @@ class MemoryStore(Store):
         with self.lock:
             return dict(self.counts)
 
-    def put_failed(self, entry_id, entry):
+    def put_failed(self, entry_id, entry, limits=(0, 0, 0.0)):
+        """As RedisStore.put_failed: capped by count and bytes, the oldest dropped first, expired ones too."""
+        max_entries, max_bytes, ttl = limits
+        body = json.dumps(entry)
         with self.lock:
-            self.failed[entry_id] = json.loads(json.dumps(entry))
+            self.failed.pop(entry_id, None)
+            self.failed[entry_id] = json.loads(body)
+            self.failed_sizes[entry_id] = len(body)
+            order = sorted(self.failed, key=lambda i: self.failed[i].get("time", 0))
+            expired = [i for i in order if ttl and i != entry_id and self.failed[i].get("time", 0) < time.time() - ttl]
+            for i in expired:
+                self._drop_failed(i)
+            dropped = 0
+            order = [i for i in order if i not in expired]
+            while len(order) > 1 and ((max_entries and len(order) > max_entries)
+                                      or (max_bytes and sum(self.failed_sizes.values()) > max_bytes)):
+                self._drop_failed(order.pop(0))
+                dropped += 1
+            for k, v in (("failed_dropped", dropped), ("failed_expired", len(expired))):
+                if v:
+                    self.counts[k] = self.counts.get(k, 0) + v
+            return dropped
+
+    def _drop_failed(self, entry_id):
+        self.failed.pop(entry_id, None)
+        self.failed_sizes.pop(entry_id, None)
+
+    def failed_page(self, start, count):
+        return self.list_failed()[start:start + count]
+
+    def failed_ids_before(self, cutoff, count):
+        return [e["id"] for e in self.list_failed() if e.get("time", 0) <= cutoff][:count]
+
+    def count_failed(self):
+        with self.lock:
+            return len(self.failed), sum(self.failed_sizes.values())
 
     def list_failed(self):
         with self.lock:
@@ -127,6 +161,7 @@ class MemoryStore(Store):
 
     def delete_failed(self, entry_id):
         with self.lock:
+            self.failed_sizes.pop(entry_id, None)
             return self.failed.pop(entry_id, None) is not None
 
     # The embedded mode's broker lives in this process and loses nothing on its own: no ledger.

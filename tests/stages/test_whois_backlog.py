@@ -1,0 +1,54 @@
+"""Issue 16: the WHOIS backlog (WHOIS_MAX_BACKLOG) is what the lookup queues really hold, not the running
+difference `whois_dispatched - whois_landed`, which a purge or a lost message left high for good (until
+every new root was `skipped_backlog`).
+
+Real parts: this test run's Redis (db 14) as broker and store; the chain's WHOIS step as the `scout.whois`
+task runs it (no worker consumes the lookups, so they stay queued).
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import emptied_redis, redis_db
+from tests.support.brokers import configured_app
+
+URL = redis_db(14)
+
+
+@pytest.fixture
+def redis14():
+    yield from emptied_redis(URL)
+
+
+def batch(tag: str, n: int) -> list[dict]:
+    return [{"d": f"www.{tag}{i}.example", "r": f"{tag}{i}.example", "seen": 1.0, "dns": {}} for i in range(n)]
+
+
+def statuses(items) -> dict[str, str]:
+    return {it["r"]: it["dw"]["parsed"]["status"] for it in items}
+
+
+def test_whois_backlog_follows_the_queue_after_a_purge(redis14):
+    from scout.queues import queue_lengths
+    from scout.stages import tasks
+    from scout.store import get_store
+
+    with configured_app({"BROKER_URL": URL, "WHOIS_MAX_BACKLOG": "3", "LEDGER_TIMEOUT": "0s"}) as (app, s):
+        tasks._depths = None
+        first = tasks._whois_step(batch("a", 5))
+        assert sorted(statuses(first).values()) == ["pending"] * 3 + ["skipped_backlog"] * 2
+        assert queue_lengths(app, ["whois.default"])["whois.default"] == 3
+
+        second = tasks._whois_step(batch("b", 2))                   # the bound holds across batches
+        assert set(statuses(second).values()) == {"skipped_backlog"}
+
+        # The lookups are lost (a purge, a broker that lost them): the counters say 3 are still out ...
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge("whois.default")
+        c = get_store().counters()
+        assert c["whois_dispatched"] - c.get("whois_landed", 0) == 3
+        # ... but the queue is empty, so new roots are looked up again.
+        third = tasks._whois_step(batch("c", 4))
+        assert sorted(statuses(third).values()) == ["pending"] * 3 + ["skipped_backlog"]
+        assert queue_lengths(app, ["whois.default"])["whois.default"] == 3
+        tasks._depths = None
