@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 
 from celery import Celery
-from celery.signals import after_setup_logger
+from celery.signals import after_setup_logger, before_task_publish
 
 from scout import config
 
@@ -22,6 +23,14 @@ def _quiet_per_task_lines(logger=None, loglevel=None, **kw) -> None:
     if isinstance(level, int) and level > logging.DEBUG:
         for name in ("celery.app.trace", "celery.worker.strategy"):
             logging.getLogger(name).setLevel(max(logging.WARNING, level))
+
+
+@before_task_publish.connect
+def _stamp_publish_time(headers=None, **kw) -> None:
+    """Every message carries the time it was published (header `scout_sent`): the metrics read the oldest
+    waiting message of each queue to tell how long work has been waiting (scout.metrics)."""
+    if isinstance(headers, dict):
+        headers["scout_sent"] = time.time()
 
 
 def configure(settings) -> Celery:

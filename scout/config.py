@@ -174,6 +174,13 @@ def _bool(n, t):
     return parse_bool(n, t)
 
 
+def _port(n, t):
+    value = parse_int(n, t, 1)
+    if value > 65535:
+        raise ConfigError(f"{n}={t!r}: expected a TCP port, 1 to 65535")
+    return value
+
+
 def _opt_dur(n, t):
     return parse_duration(n, t) if (t or "").strip() else 0.0
 
@@ -235,6 +242,9 @@ class Settings:
     ct_logs: str = ""
     ct_state_file: str = ""
     flower_basic_auth: str = ""
+    metrics_port: int | None = None     # None: no /metrics
+    metrics_address: str = "0.0.0.0"   # compose scrapes over its network; 127.0.0.1 keeps it on the host
+    canary_interval: float | None = None  # None: the producer sends no canary
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -303,6 +313,9 @@ _VARS = {
     "CT_LOGS": ("ct_logs", _str),
     "CT_STATE_FILE": ("ct_state_file", _str),
     "FLOWER_BASIC_AUTH": ("flower_basic_auth", _str),
+    "METRICS_PORT": ("metrics_port", _port),
+    "METRICS_ADDRESS": ("metrics_address", _str),
+    "CANARY_INTERVAL": ("canary_interval", _dur),
 }
 
 ENV_VARS = tuple(_VARS)

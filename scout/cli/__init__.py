@@ -1,6 +1,6 @@
 """`scout` command line: parsing and dispatch only; each command group is a module of its own, thin over
 the code it runs: run.py (run, produce), worker.py (worker, flower, bridge), ops.py (stats, failed,
-sweep), score.py (score); `replay-server` and `record` go to scout.sources.
+sweep, canary), score.py (score); `replay-server` and `record` go to scout.sources.
 
 May import: everything (the top of the house: nothing imports it but `python -m scout`).
 """
@@ -88,6 +88,11 @@ def _add_ops_commands(sub) -> None:
     pu = fsub.add_parser("purge")
     pu.add_argument("--older-than", default="0s")
     fl.set_defaults(func=ops.cmd_failed)
+
+    ca = sub.add_parser("canary", help="send a synthetic domain through the pipeline and time it (exit 1: not saved in time)")
+    ca.add_argument("--timeout", default="60s", help="give up after this long (default 60s)")
+    ca.add_argument("--json", action="store_true")
+    ca.set_defaults(func=ops.cmd_canary)
 
     sw = sub.add_parser("sweep", help="send again the enqueued domains that were neither saved nor failed in time")
     sw.add_argument("--older-than", help="instead of LEDGER_TIMEOUT, e.g. 10m")

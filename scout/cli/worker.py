@@ -12,6 +12,7 @@ from scout.celery import configure
 from scout.cli.common import install_stop_signals, settings_from
 from scout.config import ConfigError, Settings, redact_url
 from scout.counters import Counters
+from scout.ops.metrics import serve_pipeline_metrics
 from scout.producer.bridge import Bridge
 
 log = logging.getLogger("scout")
@@ -114,10 +115,11 @@ def cmd_bridge(args) -> int:
     if not s.broker_url:
         raise ConfigError("BROKER_URL: `scout bridge` enqueues chains on a broker shared with the workers "
                           "(e.g. redis://127.0.0.1:6379/0)")
-    configure(s)
+    app = configure(s)
     counters = Counters()
     stop = threading.Event()
     install_stop_signals(stop, "finishing the batch in hand, then stopping")
+    serve_pipeline_metrics(s, app, counters)
     log.info("bridge: NATS %s stream %s -> broker %s", redact_url(s.nats_url), s.nats_stream,
              redact_url(s.broker_url))
     Bridge(s, counters).run(stop)

@@ -7,5 +7,5 @@ ipcache.py (the IP WHOIS cache by network), priority.py (watchlist score and WHO
 document.py (the document's fields, path, schema and statuses), failures.py (the failed-task store's
 entries), alerts.py (alert file and webhook), tasks.py (the Celery tasks; nothing else imports it).
 
-May import: config, names, celery, queues, counters, store, whois, watchlist.
+May import: config, names, celery, queues, counters, store, whois, watchlist, metrics.
 """

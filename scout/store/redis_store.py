@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 
+from scout.counters import shared_counted
 from scout.store.base import COUNTERS, FAILED_INDEX, FAILED_ITEM, LEDGER, LEDGER_ITEMS, PREFIX, Store
 
 try:
@@ -84,6 +85,7 @@ class RedisStore(Store):
         for k, v in counts.items():
             pipe.hincrby(COUNTERS, k, v)
         pipe.execute()
+        shared_counted(counts)
 
     def counters(self):
         return {k.decode(): int(v) for k, v in self.r.hgetall(COUNTERS).items()}
@@ -100,6 +102,9 @@ class RedisStore(Store):
             return []
         raws = self.r.mget([FAILED_ITEM + i for i in ids])
         return [json.loads(r) for r in raws if r]
+
+    def failed_count(self):
+        return int(self.r.zcard(FAILED_INDEX))
 
     def get_failed(self, entry_id):
         raw = self.r.get(FAILED_ITEM + entry_id)
