@@ -241,6 +241,9 @@ class Settings:
     ct_log_list_url: str = "https://www.gstatic.com/ct/log_list/v3/log_list.json"
     ct_logs: str = ""
     ct_state_file: str = ""
+    ct_lag_alert: float = 600.0         # a CT log this far behind logs a warning (once) and shows lagging; 0 = off
+    ct_skip_after: int = 10             # failures in a row fetching one position (log up) before it is a gap
+    ct_dedup_keys: int = 1_000_000      # certificates remembered for precert/cert de-duplication (~100 MB max)
     flower_basic_auth: str = ""
     metrics_port: int | None = None     # None: no /metrics
     metrics_address: str = "0.0.0.0"   # compose scrapes over its network; 127.0.0.1 keeps it on the host
@@ -312,6 +315,9 @@ _VARS = {
     "CT_LOG_LIST_URL": ("ct_log_list_url", _str),
     "CT_LOGS": ("ct_logs", _str),
     "CT_STATE_FILE": ("ct_state_file", _str),
+    "CT_LAG_ALERT": ("ct_lag_alert", _dur),
+    "CT_SKIP_AFTER": ("ct_skip_after", _pos),
+    "CT_DEDUP_KEYS": ("ct_dedup_keys", _nonneg),
     "FLOWER_BASIC_AUTH": ("flower_basic_auth", _str),
     "METRICS_PORT": ("metrics_port", _port),
     "METRICS_ADDRESS": ("metrics_address", _str),

@@ -7,6 +7,7 @@ import time
 
 from scout.celery import configure
 from scout.producer.bridge import DURABLE
+from scout.producer.producer import CT_STATUS_KEY
 from scout.producer.sinks import queue_lengths
 from scout.store import get_store
 
@@ -47,6 +48,10 @@ def collect_stats(settings) -> dict:
     stats["tasks"] = tasks
     stats["whois_queries_per_server"] = {k.split(":", 1)[1]: v for k, v in counters.items()
                                          if k.startswith("whois_server:")}
+    ct = store.get_json(CT_STATUS_KEY) or {}
+    stats["ct_logs"] = ct.get("logs") or []
+    stats["ct_logs_updated_at"] = ct.get("updated_at")
+    stats["gaps"] = [dict(g, log=lg.get("name")) for lg in stats["ct_logs"] for g in lg.get("gaps") or []]
     return stats
 
 
@@ -98,7 +103,32 @@ def format_stats(stats: dict) -> str:
         lines.append("producer: " + "  ".join(f"{k}={v}" for k, v in sorted(stats["producer"].items())))
     if stats["whois_queries_per_server"]:
         lines.append("servers:  " + "  ".join(f"{k}={v}" for k, v in sorted(stats["whois_queries_per_server"].items())))
+    lines.extend(format_ct_logs(stats))
     other = {k: v for k, v in c.items()
              if not k.startswith(("producer:", "whois_server:", "tasks_done:", "tasks_failed:", "tasks_retried:"))}
     lines.append("counters: " + "  ".join(f"{k}={v}" for k, v in sorted(other.items())))
     return "\n".join(lines)
+
+
+def _ago(t, now: float) -> str:
+    return "never" if not t else f"{max(0.0, now - t):.0f}s ago"
+
+
+def format_ct_logs(stats: dict) -> list[str]:
+    """One line per CT log (lagging ones marked), then one per gap."""
+    logs = stats.get("ct_logs") or []
+    if not logs:
+        return []
+    now = time.time()
+    out = [f"ct logs:  {len(logs)} followed, status of {_ago(stats.get('ct_logs_updated_at'), now)}; "
+           f"{sum(1 for lg in logs if lg.get('lagging'))} lagging, {len(stats.get('gaps') or [])} gaps"]
+    for lg in logs:
+        backoff = f" backoff {lg['backoff_until'] - now:.0f}s" if lg.get("backoff_until") else ""
+        out.append(f"  {'LAG ' if lg.get('lagging') else ''}{lg.get('name')} [{lg.get('kind')}] "
+                   f"position={lg.get('position')} tree_size={lg.get('tree_size')} behind={lg.get('behind')} "
+                   f"lag={lg.get('lag_seconds')}s last_success={_ago(lg.get('last_success'), now)} "
+                   f"errors={lg.get('errors')}{backoff}")
+    for g in stats.get("gaps") or []:
+        out.append(f"  gap: {g.get('log')} entries {g.get('start')}..{g.get('end', 1) - 1} "
+                   f"({g.get('entries')}) skipped: {g.get('reason')}")
+    return out

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DEDUP_CHUNK = 512
 COUNTER_PUSH_EVERY = 5.0   # seconds between pushes of the producer's counters to the store (scout stats)
+CT_STATUS_KEY = "ct_logs"  # the store key holding the CT reader's per-log status (scout stats: ct_logs)
+CT_STATUS_TTL = 86400.0    # kept a day: a stopped producer's last view stays visible, with its updated_at
 
 
 class Producer:
@@ -44,6 +46,7 @@ class Producer:
         self._first_candidate = 0.0
         self._pushed: dict[str, int] = {}
         self._last_push = time.monotonic()
+        self.ct_status = None               # () -> list of per-log dicts (the CT reader's status), or None
 
     # ---------------------------------------------------------------- frames
     def handle_frame(self, text) -> None:
@@ -129,6 +132,7 @@ class Producer:
         """Add what the counters gained since the last push to the store as `producer:<name>`: one
         pipelined round trip every COUNTER_PUSH_EVERY seconds, so `scout stats` sees the producer."""
         self._last_push = time.monotonic()
+        self.publish_ct_status()
         now = self.counters.snapshot()
         delta = {f"producer:{k}": v - self._pushed.get(k, 0) for k, v in now.items() if v != self._pushed.get(k, 0)}
         if not delta:
@@ -139,6 +143,18 @@ class Producer:
             log.debug("could not push producer counters: %s", exc)
             return
         self._pushed = now
+
+    def publish_ct_status(self) -> None:
+        """Write the CT reader's per-log status to the store, where `scout stats` reads it."""
+        if self.ct_status is None:
+            return
+        try:
+            logs = self.ct_status()
+            if logs:
+                self.store.set_json(CT_STATUS_KEY, {"updated_at": round(time.time(), 3), "logs": logs},
+                                    CT_STATUS_TTL)
+        except Exception as exc:  # the store is away: the next push brings it
+            log.debug("could not publish the CT log status: %s", exc)
 
     def close(self, timeout: float = 30.0) -> None:
         """Flush everything buffered to the sink (graceful stop)."""
@@ -215,6 +231,7 @@ def run_live(settings, producer: Producer, counters: Counters, stop: threading.E
     """Feed the live source (CT logs or the websocket) to the producer until `stop`, then close it."""
     frames: queue.Queue = queue.Queue(maxsize=settings.frame_buffer)
     feed_thread, _ = start_feed(settings, frames, counters, stop)
+    producer.ct_status = feed_thread.status if settings.source == "ct" else None
     log.info("reading %s", redact_url(settings.certstream_url) if settings.source == "certstream" else "CT logs directly")
     consume(producer, frames, stop, summary_every=settings.stats_interval)
     feed_thread.join(10)

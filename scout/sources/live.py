@@ -15,16 +15,28 @@ from scout.sources.feed import WebSocketFeed
 log = logging.getLogger(__name__)
 
 
+class FeedThread(threading.Thread):
+    """The thread reading the live source. `status()` is the CT reader's per-log status (a list of dicts,
+    see scout.sources.ct.health), [] for a websocket: what the producer publishes for `scout stats`."""
+
+    source = None           # the CTSource with SOURCE=ct
+
+    def status(self) -> list[dict]:
+        return self.source.status() if self.source is not None else []
+
+
 def start_feed(settings, frames: "queue.Queue[str]", counters, stop: threading.Event, url: str | None = None,
-               stop_when_done: bool = False) -> tuple[threading.Thread, Callable[[], None]]:
+               stop_when_done: bool = False) -> tuple[FeedThread, Callable[[], None]]:
     """Start reading `url` (a websocket), else CERTSTREAM_URL, or the CT logs when SOURCE=ct and no `url`
     is given, into `frames`. -> (the reading thread, a function that stops it at once). With
     `stop_when_done` the source ending for any reason sets `stop`."""
+    source = None
     if url is None and settings.source == "ct":
         # Imported here: the CT reader (cryptography, requests) is needed only with SOURCE=ct.
         from scout.sources.ct.reader import CTSource
 
-        target, stopper = CTSource(settings, _waiting_put(frames, counters, stop), stop, counters).run, stop.set
+        source = CTSource(settings, _waiting_put(frames, counters, stop), stop, counters)
+        target, stopper = source.run, stop.set
     else:
         url = url or settings.certstream_url
         if settings.source == "certstream" and not url:
@@ -40,7 +52,8 @@ def start_feed(settings, frames: "queue.Queue[str]", counters, stop: threading.E
             if stop_when_done:
                 stop.set()
 
-    thread = threading.Thread(target=run, name="feed", daemon=True)
+    thread = FeedThread(target=run, name="feed", daemon=True)
+    thread.source = source
     thread.start()
     return thread, stopper
 

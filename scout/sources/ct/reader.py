@@ -17,28 +17,25 @@
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import queue
 import random
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from scout.sources.ct import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Fetcher, HTTPStatusError
 from scout.sources.ct import loglist
 from scout.sources.ct.decode import ChainCache, MalformedEntry, SourceInfo, build_frame, decode_rfc6962, parse_data_tile
+from scout.sources.ct.health import LogHealth
 from scout.sources.ct.loglist import CTLog
 from scout.sources.ct.malformed import CTError, MalformedReporter, MalformedResponse, TruncatedTile
 from scout.sources.ct.rfc6962 import RFC6962Client
+from scout.sources.ct.state import LogState, load_states, save_states
 from scout.sources.ct.static import TILE_WIDTH, IssuerCache, StaticClient
 
 log = logging.getLogger("scout.ct")
 
-STATE_VERSION = 1
 
 
 @dataclass
@@ -54,6 +51,7 @@ class ReaderOptions:
     http_timeout: tuple = DEFAULT_TIMEOUT
     max_response_bytes: int = DEFAULT_MAX_BYTES
     drain_timeout: float = 2.0            # at stop: how long to keep delivering queued frames
+    skip_after: int = 10                  # failures in a row at one position (head answered) before a gap
 
 
 class _Stopped(Exception):
@@ -61,46 +59,17 @@ class _Stopped(Exception):
 
 
 # ------------------------------------------------------------------------------------------ state file
+# The format lives in state.py (v2: ranges and gaps); these two keep the v1-era interface.
 
 def load_state(path: str) -> dict[str, int]:
-    """{log key: next index} from a state file; {} when absent or unreadable (logged)."""
-    if not path:
-        return {}
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as e:
-        log.warning("CT state file %s unreadable (%s); starting from each log's tip", path, e)
-        return {}
-    out = {}
-    for key, v in (doc.get("logs") or {}).items() if isinstance(doc, dict) else ():
-        n = v.get("next_index") if isinstance(v, dict) else None
-        if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
-            out[key] = n
-    return out
+    """{log key: next index} from a state file (v1 or v2); {} when absent or unreadable (logged)."""
+    return {k: st.next_index for k, st in load_states(path).items()}
 
 
 def save_state(path: str, positions: dict[str, int], names: dict[str, str] | None = None) -> None:
-    """Write positions atomically: a crash leaves either the old file or the new one, never half."""
+    """Write positions atomically (no ranges or gaps known: coverage starts at each position)."""
     names = names or {}
-    doc = {"version": STATE_VERSION, "saved_at": round(time.time(), 3),
-           "logs": {k: {"next_index": n, "name": names.get(k, "")} for k, n in sorted(positions.items())}}
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=str(target.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    save_states(path, {k: LogState(n, name=names.get(k, "")) for k, n in positions.items()})
 
 
 # ------------------------------------------------------------------------------------------ workers
@@ -112,8 +81,12 @@ class LogWorker(threading.Thread):
         super().__init__(name=f"ct-{ctlog.type}-{ctlog.url.split('//', 1)[-1]}", daemon=True)
         self.ctlog = ctlog
         self.next = start                 # next index to read; None = start at the tip
+        self.first_index = start          # where coverage began (the state file's ranges start here)
         self.tree_size: int | None = None
         self.failures = 0
+        self.health = LogHealth(ctlog.name, ctlog.url, ctlog.type)
+        self._head_ok = False             # this step's tree head answered: later failures are the entries'
+        self._stuck: tuple = (None, 0, None)   # (position, failures in a row there, last error)
         self.src = source
         self.opts = source.options
         self.info = SourceInfo(ctlog.name, ctlog.url, ctlog.type)
@@ -159,13 +132,14 @@ class LogWorker(threading.Thread):
                 except (CTError, OSError) as e:
                     self.failures += 1
                     self._count_error(e)
-                    self._sleep(self._backoff(e))
+                    self._note_stuck(e)
+                    self._wait_after(e, self._backoff(e))
                     continue
-                except Exception:   # a bug must not kill the worker silently, nor spin
+                except Exception as e:   # a bug must not kill the worker silently, nor spin
                     self.failures += 1
                     self.src.counters.incr("ct_worker_errors")
                     log.exception("CT log %s: unexpected error", self.ctlog.name)
-                    self._sleep(self._backoff(None))
+                    self._wait_after(e, self._backoff(None))
                     continue
                 if not progressed:
                     self._sleep(self.opts.poll_interval)
@@ -195,17 +169,80 @@ class LogWorker(threading.Thread):
             delay = max(delay, min(retry_after, o.backoff_max))
         return delay
 
+    def _wait_after(self, e: Exception, delay: float) -> None:
+        self.health.failed(e, delay)
+        self._sleep(delay)
+
     def step(self) -> bool:   # pragma: no cover - abstract
         raise NotImplementedError
 
+    # -- gaps: entries the log does not serve are skipped after CT_SKIP_AFTER tries, and reported
+    def _note_stuck(self, e: Exception) -> None:
+        """A failure after the head answered is a failure to fetch the entries at self.next (429 aside:
+        that is the log limiting us, not the entry)."""
+        if not self._head_ok or self.next is None or (isinstance(e, HTTPStatusError) and e.status == 429):
+            return
+        pos, n, _ = self._stuck
+        self._stuck = (self.next, n + 1 if pos == self.next else 1, e)
+
+    def _skip_if_stuck(self, size: int) -> None:
+        """Before fetching at self.next: when it failed skip_after times in a row, find the first entry
+        the log serves (binary search) and record what lies between as a gap."""
+        pos, n, err = self._stuck
+        if pos != self.next or n < self.opts.skip_after:
+            return
+        self._stuck = (None, 0, None)
+        q = self._first_readable(size)
+        if q is None:
+            log.warning("CT log %s: entries at %d failed %d times, but nothing after them is served either; "
+                        "not skipping (%s)", self.ctlog.name, self.next, n, err)
+            return
+        if q == self.next:
+            q = self._narrow(size, err)
+            if q is None:
+                return
+        reason = f"not served after {n} tries ({err})"
+        self.health.add_gap(self.next, q, reason[:300])
+        self.src.counters.incr("ct_gaps")
+        self.src.counters.incr("ct_gap_entries", q - self.next)
+        self.next = q
+        self.emit(q, None)
+
+    def _first_readable(self, size: int) -> int | None:   # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _narrow(self, size: int, err) -> int | None:      # pragma: no cover - abstract
+        """self.next is served on its own: what to skip (-> the next position) or None (retry)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _served(fetch) -> bool:
+        """Did `fetch()` succeed? An HTTP error other than 429, or a bad response, means not served;
+        429 and transport errors propagate (back off, try the skip later)."""
+        try:
+            fetch()
+            return True
+        except HTTPStatusError as e:
+            if e.status == 429:
+                raise
+            return False
+        except MalformedResponse:
+            return False
+
     def _succeeded(self) -> None:
         self.failures = 0
+        self.health.succeeded()
+
+    def _read_to(self, size: int, polled_at: float) -> None:
+        """Health bookkeeping after a step: caught up with the head polled at `polled_at`?"""
+        if self.next is not None and self.next >= size:
+            self.health.caught_up(polled_at)
 
     def _start_if_needed(self, size: int) -> bool:
         """On the first successful poll without a start position, start at the tip. True if it did."""
         self.tree_size = size
         if self.next is None:
-            self.next = size
+            self.next = self.first_index = size
             self.emit(size, None)
             log.info("CT log %s: following from its tip, index %d", self.ctlog.name, size)
             return True
@@ -218,14 +255,31 @@ class RFC6962Worker(LogWorker):
     def __init__(self, ctlog: CTLog, start: int | None, source: "CTSource") -> None:
         super().__init__(ctlog, start, source)
         self.client = RFC6962Client(ctlog.url, self.fetcher, batch=self.opts.batch_size)
+        self._careful_until = 0
+
+    def _first_readable(self, size: int) -> int | None:
+        return first_readable(self.next, size, lambda i: self._served(lambda: self.client.get_entries(i, i)))
+
+    def _narrow(self, size: int, err) -> int | None:
+        self._careful_until = self.next + self.opts.batch_size
+        return None
 
     def step(self) -> bool:
+        polled_at = time.time()
+        self._head_ok = False
         size = self.client.tree_size()
         self._succeeded()
+        self._head_ok = True
         if self._start_if_needed(size):
+            self._read_to(size, polled_at)
             return False
         progressed = False
         while self.next < size and not self.stopped():
+            self._skip_if_stuck(size)
+            if self.next >= size:
+                break
+            # entry by entry for a while after a batch failed but its first entry alone did not
+            self.client.batch = 1 if self.next < self._careful_until else self.opts.batch_size
             entries = self.client.get_entries(self.next, size - 1)
             self._succeeded()
             for raw in entries:
@@ -235,10 +289,12 @@ class RFC6962Worker(LogWorker):
                     self.src.reporter.entry(self.ctlog.name, raw.index, e)
                     frame = None
                 if frame is not None:
+                    self.health.entry_read(frame["data"]["source"]["timestamp"] * 1000)
                     self.emit(raw.index + 1, frame)
                 self.next = raw.index + 1
             self.emit(self.next, None)
             progressed = True
+        self._read_to(size, polled_at)
         return progressed
 
 
@@ -249,12 +305,19 @@ class StaticWorker(LogWorker):
         self._partial: tuple[int, float] | None = None    # (tile index, first seen) of a deferred partial
 
     def step(self) -> bool:
+        polled_at = time.time()
+        self._head_ok = False
         size = self.client.checkpoint().size
         self._succeeded()
+        self._head_ok = True
         if self._start_if_needed(size):
+            self._read_to(size, polled_at)
             return False
         progressed = False
         while self.next < size and not self.stopped():
+            self._skip_if_stuck(size)
+            if self.next >= size:
+                break
             n = self.next // TILE_WIDTH
             width = min(size - n * TILE_WIDTH, TILE_WIDTH)
             if width < TILE_WIDTH and not self._partial_due(n):
@@ -274,7 +337,21 @@ class StaticWorker(LogWorker):
             if width < TILE_WIDTH:
                 self._partial = (n, time.monotonic())   # read this partial tile again only after the wait
                 break
+        self._read_to(size, polled_at)
         return progressed
+
+    def _first_readable(self, size: int) -> int | None:
+        def tile_served(t: int) -> bool:
+            return self._served(lambda: self.client.data_tile(t, min(size - t * TILE_WIDTH, TILE_WIDTH)))
+
+        t = first_readable(self.next // TILE_WIDTH, (size - 1) // TILE_WIDTH + 1, tile_served)
+        return None if t is None else max(self.next, t * TILE_WIDTH)
+
+    def _narrow(self, size: int, err) -> int | None:
+        """The tile is served: an issuer that is not, or a tile that stays truncated from here on."""
+        if isinstance(err, TruncatedTile):
+            return min(size, (self.next // TILE_WIDTH + 1) * TILE_WIDTH)
+        return self.next + 1
 
     def _partial_due(self, n: int) -> bool:
         now = time.monotonic()
@@ -299,11 +376,30 @@ class StaticWorker(LogWorker):
             except MalformedEntry as e:
                 self.src.reporter.entry(self.ctlog.name, index, e)
         if frame is not None:
+            self.health.entry_read(entry.timestamp)
             self.emit(index + 1, frame)
         self.next = index + 1
 
 
 _WORKERS = {loglist.RFC6962: RFC6962Worker, loglist.TILED: StaticWorker}
+
+
+def first_readable(lo: int, hi: int, readable) -> int | None:
+    """The smallest i in [lo, hi) with readable(i), assuming what is not readable is a prefix (a pruned
+    log; one bad entry is a prefix of one). None when hi - 1 is not readable: then the log serves
+    nothing here, which is an outage, not a gap. log2(hi - lo) + 2 probes."""
+    if hi <= lo or not readable(hi - 1):
+        return None
+    if readable(lo):
+        return lo
+    bad, good = lo, hi - 1
+    while good - bad > 1:
+        mid = (bad + good) // 2
+        if readable(mid):
+            good = mid
+        else:
+            bad = mid
+    return good
 
 
 # ------------------------------------------------------------------------------------------ source
@@ -328,7 +424,8 @@ class CTSource:
         self.log_list_source = log_list or getattr(settings, "ct_log_list_url", "") or ""
         self.ct_logs = getattr(settings, "ct_logs", "") or ""
         self.state_file = getattr(settings, "ct_state_file", "") or ""
-        self.options = options or ReaderOptions()
+        self.lag_alert = float(getattr(settings, "ct_lag_alert", 600.0) or 0.0)
+        self.options = options or ReaderOptions(skip_after=getattr(settings, "ct_skip_after", 10) or 10)
         for k, v in option_overrides.items():
             if not hasattr(self.options, k):
                 raise TypeError(f"unknown CTSource option {k!r}")
@@ -342,7 +439,9 @@ class CTSource:
         self.reporter = MalformedReporter(counters)
         self.chain_cache = ChainCache()
         self.issuers = IssuerCache()
-        self.positions: dict[str, int] = {} if start_at == "tip" or isinstance(start_at, int) else load_state(self.state_file)
+        self.states: dict[str, LogState] = ({} if start_at == "tip" or isinstance(start_at, int)
+                                            else load_states(self.state_file))
+        self.positions: dict[str, int] = {k: st.next_index for k, st in self.states.items()}
         self._names: dict[str, str] = {}
         self._workers: dict[str, LogWorker] = {}
         self._lock = threading.Lock()
@@ -351,11 +450,27 @@ class CTSource:
 
     # -- public helpers
     def status(self) -> list[dict]:
-        """One dict per followed log: name, url, type, next_index, tree_size, failures."""
+        """One dict per followed log, in log-list order (see health.py for the meaning of each field):
+        name, url, kind, tree_size, position, behind, lag_seconds, last_success, errors, backoff_until,
+        last_error, lagging, gaps; and the older names type (= kind), next_index (the position the worker
+        reads next), failures (in a row). `position` is the next index delivered to on_frame."""
+        now = time.time()
+        with self._lock:
+            items = [(w, self.positions.get(key)) for key, w in self._workers.items()]
+        out = []
+        for w, delivered in items:
+            d = w.health.snapshot(delivered if delivered is not None else w.next, w.tree_size, now)
+            d.update(type=w.ctlog.type, next_index=w.next, failures=w.failures)
+            out.append(d)
+        return out
+
+    def check_lag(self) -> None:
+        """CT_LAG_ALERT: warn once per log when its lag goes over the threshold (health.py)."""
         with self._lock:
             workers = list(self._workers.values())
-        return [{"name": w.ctlog.name, "url": w.ctlog.url, "type": w.ctlog.type, "next_index": w.next,
-                 "tree_size": w.tree_size, "failures": w.failures} for w in workers]
+        for w in workers:
+            if w.health.check_lag(self.lag_alert):
+                self.counters.incr("ct_lag_alerts")
 
     def active_logs(self) -> list[CTLog]:
         with self._lock:
@@ -385,6 +500,9 @@ class CTSource:
                     continue
                 start = self.start_at if isinstance(self.start_at, int) else self.positions.get(key)
                 w = _WORKERS[lg.type](lg, start, self)
+                if key in self.states and start is not None:      # resumed: coverage and gaps go on
+                    w.first_index = self.states[key].first_index if self.states[key].first_index is not None else start
+                    w.health.gaps = list(self.states[key].gaps)
                 self._workers[key] = w
                 self._names[key] = lg.name
                 self.counters.incr("ct_logs_started")
@@ -407,9 +525,18 @@ class CTSource:
         if not self.state_file:
             return
         with self._lock:
-            positions = dict(self.positions)
+            states = {}
+            for key, n in self.positions.items():
+                w = self._workers.get(key)
+                old = self.states.get(key)
+                if w is not None:
+                    states[key] = LogState(n, w.first_index, w.ctlog.name, w.ctlog.url, list(w.health.gaps))
+                elif old is not None:
+                    states[key] = LogState(n, old.first_index, old.name, old.url, old.gaps)
+                else:
+                    states[key] = LogState(n, name=self._names.get(key, ""))
         try:
-            save_state(self.state_file, positions, self._names)
+            save_states(self.state_file, states)
         except OSError as e:
             self.counters.incr("ct_state_errors")
             log.warning("CT state file %s not written: %s", self.state_file, e)
@@ -429,7 +556,7 @@ class CTSource:
         self._apply(self._select(fallback=True))
         log.info("CT: following %d logs from %s", len(self._workers), self.log_list_origin)
         now = time.monotonic()
-        next_save, next_refresh = now + o.state_save_interval, now + o.refresh_interval
+        next_save, next_refresh, next_lag_check = now + o.state_save_interval, now + o.refresh_interval, now
         try:
             while not self.stop_event.is_set():
                 try:
@@ -440,6 +567,9 @@ class CTSource:
                 if now >= next_save:
                     self.save_state()
                     next_save = now + o.state_save_interval
+                if now >= next_lag_check:
+                    self.check_lag()
+                    next_lag_check = now + 1.0
                 if now >= next_refresh and not self._refreshing:
                     self._refreshing = True
                     threading.Thread(target=self._refresh, name="ct-log-list", daemon=True).start()
