@@ -41,7 +41,7 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
     started = time.monotonic()
     stop = threading.Event()
     install_stop_signals(stop)
-    watch(s, app, counters, stop)
+    watch(s, app, counters, stop, producer)
     bridge_stop, bridge = threading.Event(), None
     if s.sink == "nats":  # SINK=nats in one process: producer -> JetStream -> this bridge -> workers
         bridge = Bridge(s, counters).start_thread(bridge_stop)
@@ -89,7 +89,7 @@ def cmd_produce(args) -> int:
     producer, _ = build_producer(s, counters)
     stop = threading.Event()
     install_stop_signals(stop)
-    watch(s, app, counters, stop)
+    watch(s, app, counters, stop, producer)
     if args.source:
         replay_file(producer, args.source)
     else:
@@ -98,9 +98,11 @@ def cmd_produce(args) -> int:
     return 0
 
 
-def watch(s: Settings, app, counters: Counters, stop: threading.Event) -> None:
-    """METRICS_PORT: serve /metrics; CANARY_INTERVAL: send a canary that often (until `stop`)."""
+def watch(s: Settings, app, counters: Counters, stop: threading.Event, producer) -> None:
+    """METRICS_PORT: serve /metrics (with the CT logs' status once the live source runs); CANARY_INTERVAL:
+    send a canary that often (until `stop`)."""
     loop = CanaryLoop(s, get_store(), s.canary_interval) if s.canary_interval else None
-    serve_pipeline_metrics(s, app, counters, canary_state=loop.state if loop else None)
+    serve_pipeline_metrics(s, app, counters, ct_status=lambda: producer.ct_status() if producer.ct_status else [],
+                           canary_state=loop.state if loop else None)
     if loop is not None:
         loop.start(stop)

@@ -119,13 +119,16 @@ def store_families(store):
 def ct_log_families(statuses):
     """-> a source: per CT log (statuses() -> list of dicts with name, behind, lag_seconds, ...)."""
     def source():
-        rows = list(statuses() or [])
+        rows = [dict(r, gap_entries=sum(int(g.get("entries", 0)) for g in r.get("gaps") or []))
+                for r in statuses() or []]
         for field, metric, doc in (
                 ("behind", "scout_ct_log_behind_entries", "Entries a CT log holds that the reader has not read"),
                 ("lag_seconds", "scout_ct_log_lag_seconds", "Age of the newest entry read from a CT log"),
                 ("tree_size", "scout_ct_log_tree_size", "A CT log's size at its last STH or checkpoint"),
                 ("position", "scout_ct_log_position", "Next index the reader reads from a CT log"),
-                ("errors", "scout_ct_log_errors", "Errors reading a CT log since the reader started")):
+                ("errors", "scout_ct_log_errors", "Errors reading a CT log since the reader started"),
+                ("lagging", "scout_ct_log_lagging", "1 while a CT log lags more than CT_LAG_ALERT"),
+                ("gap_entries", "scout_ct_log_gap_entries", "Entries of a CT log skipped and reported as gaps")):
             yield _gauge(metric, doc, {r.get("name") or r.get("url"): r.get(field) for r in rows
                                        if isinstance(r.get(field), (int, float))}, "log")
     return source
