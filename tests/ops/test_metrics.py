@@ -92,7 +92,7 @@ def test_producer_and_worker_metrics_move_during_a_run(tmp_path, metrics_redis, 
     assert (frames - 1) * (len(ZONE_NAMES) + 3) <= total(p, "scout_names_total") <= frames * (len(ZONE_NAMES) + 3)
     assert frames - 1 <= total(p, "scout_names_skipped_total", reason="ip_address") <= frames
     assert frames - 1 <= total(p, "scout_names_skipped_total", reason="single_label") <= frames
-    assert total(p, "scout_duplicates_total") >= frames - 1
+    assert total(p, "scout_duplicates_total") > 0   # (counted when a de-duplication chunk is flushed)
     assert 0 < total(p, "scout_domains_enqueued_total") <= counts["enqueued"]
     assert 0 < total(p, "scout_batches_enqueued_total") <= counts["batches"]
     assert {q for (n, lab), _ in p.items() if n == "scout_queue_messages" for k, q in lab} >= {
