@@ -93,3 +93,28 @@ def test_canary_fails_within_its_timeout_when_the_save_worker_is_stopped(tmp_pat
 def test_canary_needs_a_shared_broker(tmp_path):
     r = run_scout(["canary"], scout_env(), timeout=60, cwd=tmp_path)
     assert r.returncode == 2 and "BROKER_URL" in r.stderr
+
+
+def test_prefork_worker_metrics_add_up_their_child_processes(tmp_path, canary_redis, workers):
+    """`celery -A scout worker` with its default prefork pool runs tasks in child processes: with
+    PROMETHEUS_MULTIPROC_DIR the parent's /metrics adds up what the children counted."""
+    import sys
+
+    from tests.conftest import free_port
+    from tests.support.metrics import scrape, total, value
+
+    port = free_port()
+    prom = tmp_path / "prom"
+    prom.mkdir()
+    env = env_for(tmp_path, METRICS_PORT=port, METRICS_ADDRESS="127.0.0.1", PROMETHEUS_MULTIPROC_DIR=prom)
+    workers(env).start_argv([sys.executable, "-m", "celery", "-A", "scout", "worker", "-P", "prefork", "-c", "2", "-l", "INFO",
+                             "-Q", "dns,whois,save", "-n", f"prefork-{port}@%h", "--without-gossip",
+                             "--without-mingle"], "prefork")
+    for _ in range(2):
+        rc, report, _ = canary_run(env, "60s", tmp_path)
+        assert rc == 0, report
+    m = wait_for(lambda: (s := scrape(port)) and total(s, "scout_tasks_total", stage="save", outcome="done") >= 2
+                 and s, timeout=30, message="the children's counts on the parent's page")
+    assert value(m, "scout_stage_duration_seconds_count", stage="dns") >= 2
+    assert total(m, "scout_canary_saved_total") >= 2
+    assert list(prom.glob("*.db")), "the children wrote their values to PROMETHEUS_MULTIPROC_DIR"
