@@ -148,3 +148,26 @@ def test_compose_runs_prometheus_scraping_every_scout_process():
         assert port and scraped.get(name) == int(port), f"{name}: METRICS_PORT {port}, scraped {scraped.get(name)}"
     assert services["producer"]["environment"].get("CANARY_INTERVAL")
     assert any(v.get("source") == "prometheus-data" for v in prom["volumes"])   # kept across restarts
+
+
+def test_scout_run_serves_producer_workers_and_canary_on_one_page(tmp_path, dns_server):
+    """`scout run` (in-process broker, store and workers): one process, one page with the producer's
+    counters, the stages' histograms and the periodic canary."""
+    out = tmp_path / "out"
+    port = free_port()
+    server = ReplayServer(stream(tmp_path / "s.jsonl", 1200), rate=10).start()
+    env = scout_env(OUTPUT_DIR=out, DNS_SERVER=dns_server, WHOIS_MIN_SCORE=1000, METRICS_PORT=port,
+                    METRICS_ADDRESS="127.0.0.1", CANARY_INTERVAL="2s")
+    proc = subprocess.Popen([sys.executable, "-m", "scout", "run", "--url", server.url("/domains-only")],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with reading(proc, server):
+        m = wait_for(lambda: (s := scrape_or_none(port)) and value(s, "scout_canary_up") == 1
+                     and total(s, "scout_documents_saved_total") >= 10 and s, timeout=120,
+                     message="documents and a canary on the page")
+        stop_gracefully(proc)
+    assert total(m, "scout_frames_total") >= 1 and total(m, "scout_names_skipped_total", reason="ip_address") >= 1
+    for stage in ("dns", "whois", "save"):
+        assert value(m, "scout_stage_duration_seconds_count", stage=stage) > 0, stage
+    assert value(m, "scout_queue_messages", queue="dns") is not None
+    assert value(m, "scout_canary_latency_seconds", stage="total") > 0
+    assert not any(name.endswith(".invalid") for name in read_documents(out))
