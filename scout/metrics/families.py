@@ -44,6 +44,7 @@ CACHE = re.compile(r"^whois_(domain|ip)_cache_(hit|miss)$")
 
 _lock = threading.Lock()
 _counters: dict[str, Counter] = {}
+_children: dict[str, object] = {}   # counter name -> its labelled child: one dict look-up per count
 
 
 def _counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
@@ -79,9 +80,12 @@ def count(counts: dict[str, int]) -> None:
     for name, n in counts.items():
         if n <= 0 or name.startswith("producer:"):  # producer:* are the producer's own, pushed for stats
             continue
-        metric, doc, labels = family_of(name)
-        c = _counter(metric, doc, tuple(sorted(labels)))
-        (c.labels(**labels) if labels else c).inc(n)
+        child = _children.get(name)
+        if child is None:
+            metric, doc, labels = family_of(name)
+            c = _counter(metric, doc, tuple(sorted(labels)))
+            child = _children[name] = c.labels(**labels) if labels else c
+        child.inc(n)
 
 
 _enabled = False
