@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workloads, under 2 minutes")
     ap.add_argument("--only", default="",
-                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,ct_dedup,whois_accuracy,watchlist,store,web")
+                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,ct_dedup,whois_accuracy,watchlist,store,web,metrics")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
     P = QUICK if args.quick else FULL
@@ -185,6 +185,11 @@ def main(argv=None) -> int:
             ct = json.loads(out.stdout.strip().splitlines()[-1])
             fig.update({"ct_decode_certs_per_s": ct["ct_decode_certs_per_s"],
                         "ct_decode_baseline_per_s": ct["baseline_load_der_per_s"], "ct_decode_ratio": ct["ratio"]})
+        if want("metrics"):
+            from bench.metrics_bench import bench_metrics
+
+            log("metrics: the producer scraped every 250 ms, counting, scraping")
+            fig.update(bench_metrics(workload.domains_only_frames(P["prod_names"] // 2), 1 if args.quick else 3))
         if want("watchlist"):
             from bench.watchlist_bench import bench_watchlist
 
@@ -255,6 +260,12 @@ ROWS = [
     ("WHOIS no match as not_found % (vs p-w)", "whois_notfound_pct", "whois_notfound_baseline_pct", None, ">= 98"),
     ("WHOIS answers parsed/s (vs python-whois)", "whois_parse_per_s", "whois_parse_baseline_per_s",
      "whois_parse_ratio", ""),
+    ("metrics: producer names/s scraped 4/s (vs not)", "metrics_producer_scraped_per_s",
+     "metrics_producer_quiet_per_s", "metrics_producer_ratio", ""),
+    ("metrics: rendering a producer's page, CPU ms", "metrics_producer_page_ms", None, None, ""),
+    ("metrics: counting one batch, us (vs MemoryStore.incr)", "metrics_count_us_per_batch",
+     "metrics_count_baseline_us", "metrics_count_ratio", ""),
+    ("metrics: one worker page, ms (vs empty registry)", "metrics_scrape_ms", "metrics_scrape_baseline_ms", None, ""),
     ("watchlist names/s, cold (vs phishing_catcher)", "watchlist_names_per_s_cold", "watchlist_baseline_names_per_s",
      "watchlist_speed_ratio", ">= 20,000"),
     ("  warm token caches", "watchlist_names_per_s_warm", None, None, ""),

@@ -174,6 +174,13 @@ def _bool(n, t):
     return parse_bool(n, t)
 
 
+def _port(n, t):
+    value = parse_int(n, t, 1)
+    if value > 65535:
+        raise ConfigError(f"{n}={t!r}: expected a TCP port, 1 to 65535")
+    return value
+
+
 def _opt_dur(n, t):
     return parse_duration(n, t) if (t or "").strip() else 0.0
 
@@ -252,6 +259,9 @@ class Settings:
     web_basic_auth: str = ""            # user:password for `scout web`; required unless it binds to loopback
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    metrics_port: int | None = None     # None: no /metrics
+    metrics_address: str = "0.0.0.0"   # compose scrapes over its network; 127.0.0.1 keeps it on the host
+    canary_interval: float | None = None  # None: the producer sends no canary
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -332,6 +342,9 @@ _VARS = {
     "WEB_BASIC_AUTH": ("web_basic_auth", _str),
     "WEB_HOST": ("web_host", _str),
     "WEB_PORT": ("web_port", _pos),
+    "METRICS_PORT": ("metrics_port", _port),
+    "METRICS_ADDRESS": ("metrics_address", _str),
+    "CANARY_INTERVAL": ("canary_interval", _dur),
 }
 
 ENV_VARS = tuple(_VARS)

@@ -1,6 +1,6 @@
 """`scout` command line: parsing and dispatch only; each command group is a module of its own, thin over
 the code it runs: run.py (run, produce), worker.py (worker, flower, bridge), ops.py (stats, failed,
-prune, sweep), score.py (score), store.py (query, import, prune), web.py (web); `replay-server` and `record` go to
+prune, sweep, canary), score.py (score), store.py (query, import), web.py (web); `replay-server` and `record` go to
 scout.sources.
 
 May import: everything (the top of the house: nothing imports it but `python -m scout`).
@@ -99,6 +99,10 @@ def _add_ops_commands(sub) -> None:
     pr.add_argument("--output-dir", help="overrides OUTPUT_DIR")
     pr.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
     pr.set_defaults(func=ops.cmd_prune)
+    ca = sub.add_parser("canary", help="send a synthetic domain through the pipeline and time it (exit 1: not saved in time)")
+    ca.add_argument("--timeout", default="60s", help="give up after this long (default 60s)")
+    ca.add_argument("--json", action="store_true")
+    ca.set_defaults(func=ops.cmd_canary)
 
     sw = sub.add_parser("sweep", help="send again the enqueued domains that were neither saved nor failed in time")
     sw.add_argument("--older-than", help="instead of LEDGER_TIMEOUT, e.g. 10m")

@@ -8,6 +8,7 @@ import time
 from scout.celery import configure
 from scout.cli.common import settings_from
 from scout.config import ConfigError, parse_duration
+from scout.ops.canary import run_canary
 from scout.ops.failed import failed_command
 from scout.cli.store import prune_store_of
 from scout.ops.prune import prune_files
@@ -52,3 +53,22 @@ def cmd_sweep(args) -> int:
     in_flight, overdue = store.in_flight(time.time())
     print(json.dumps({"resent": total, "in_flight": in_flight, "overdue": overdue}))
     return 0
+
+
+def cmd_canary(args) -> int:
+    """Send a canary domain through the queues and wait for it: exit 0 when it was saved in time, else 1."""
+    s = settings_from(args)
+    if not s.broker_url or not s.redis_url:
+        raise ConfigError("BROKER_URL/REDIS_URL: the canary goes through the workers' broker and comes back "
+                          "through the shared store (`scout run` with CANARY_INTERVAL checks itself)")
+    timeout = parse_duration("--timeout", args.timeout)
+    configure(s)
+    report = run_canary(s, get_store(), timeout)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    elif report["ok"]:
+        stages = "  ".join(f"{k}={v:.3f}s" for k, v in report["latency"].items())
+        print(f"canary {report['domain']}: saved  {stages}")
+    else:
+        print(f"canary {report['domain']}: FAILED: {report.get('error')}  {report.get('latency')}")
+    return 0 if report["ok"] else 1

@@ -10,11 +10,14 @@ from scout.celery import configure
 from scout.cli.common import install_stop_signals, settings_from
 from scout.config import NO_STORE, ConfigError, Settings, _replace, check_outputs, store_url_of
 from scout.counters import Counters
+from scout.ops.canary import CanaryLoop
 from scout.ops.embedded import EmbeddedWorkers, drain, enqueued, wait_until_done
 from scout.ops.stats import consumers_per_queue
+from scout.ops.metrics import serve_pipeline_metrics
 from scout.producer.bridge import Bridge
 from scout.producer.producer import build_producer, replay_file, run_live
 from scout.stages import files
+from scout.store import get_store
 
 log = logging.getLogger("scout")
 
@@ -56,6 +59,7 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
     started = time.monotonic()
     stop = threading.Event()
     install_stop_signals(stop)
+    watch(s, app, counters, stop, producer)
     bridge_stop, bridge = threading.Event(), None
     if s.sink == "nats":  # SINK=nats in one process: producer -> JetStream -> this bridge -> workers
         bridge = Bridge(s, counters).start_thread(bridge_stop)
@@ -129,14 +133,25 @@ def cmd_produce(args) -> int:
     if not s.broker_url and s.sink == "celery":
         raise ConfigError("BROKER_URL: `scout produce` needs a broker shared with the workers "
                           "(e.g. redis://127.0.0.1:6379/0); `scout run` works without one")
-    configure(s)
+    app = configure(s)
     counters = Counters()
     producer, _ = build_producer(s, counters)
     stop = threading.Event()
     install_stop_signals(stop)
+    watch(s, app, counters, stop, producer)
     if args.source:
         replay_file(producer, args.source)
     else:
         run_live(s, producer, counters, stop)
     print(json.dumps(counters.snapshot(), sort_keys=True))
     return 0
+
+
+def watch(s: Settings, app, counters: Counters, stop: threading.Event, producer) -> None:
+    """METRICS_PORT: serve /metrics (with the CT logs' status once the live source runs); CANARY_INTERVAL:
+    send a canary that often (until `stop`)."""
+    loop = CanaryLoop(s, get_store(), s.canary_interval) if s.canary_interval else None
+    serve_pipeline_metrics(s, app, counters, ct_status=lambda: producer.ct_status() if producer.ct_status else [],
+                           canary_state=loop.state if loop else None)
+    if loop is not None:
+        loop.start(stop)

@@ -14,6 +14,7 @@ from scout.config import ConfigError, Settings, check_outputs, redact_url, store
 from scout.cli.run import check_output_dir
 from scout.counters import Counters
 from scout.ops.supervisor import supervise
+from scout.ops.metrics import serve_pipeline_metrics
 from scout.producer.bridge import Bridge
 
 log = logging.getLogger("scout")
@@ -120,10 +121,11 @@ def cmd_bridge(args) -> int:
     if not s.broker_url:
         raise ConfigError("BROKER_URL: `scout bridge` enqueues chains on a broker shared with the workers "
                           "(e.g. redis://127.0.0.1:6379/0)")
-    configure(s)
+    app = configure(s)
     counters = Counters()
     stop = threading.Event()
     install_stop_signals(stop, "finishing the batch in hand, then stopping")
+    serve_pipeline_metrics(s, app, counters)
     log.info("bridge: NATS %s stream %s -> broker %s", redact_url(s.nats_url), s.nats_stream,
              redact_url(s.broker_url))
     Bridge(s, counters).run(stop)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from celery import Task
 from celery.exceptions import Reject, Retry
 from celery.signals import worker_init
 
-from scout import queues
+from scout import metrics, queues
 from scout.celery import app
 from scout.config import get_settings
+from scout.stages import canary
 from scout.stages import dns as dns_stage
 from scout.stages import save as save_stage
 from scout.stages import whois as whois_stage
@@ -61,6 +63,13 @@ class StageTask(Task):
         except Reject as exc:
             raise Reject(exc.reason, requeue=True) from exc
 
+    def __call__(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            metrics.observe_stage(self.name.split(".", 1)[1], time.perf_counter() - started)
+
     def on_success(self, retval, task_id, args, kwargs):
         _count_task(self.name, "done")
 
@@ -99,6 +108,10 @@ def _count_task(name: str, outcome: str) -> None:
 @app.task(name="scout.dns", base=StageTask, bind=True)
 def dns(self, items, attempt=0):
     s = get_settings()
+    canaries, items = canary.split(items)
+    canary.answer_dns(canaries, get_store())
+    if not items:
+        return canaries
     done, transient = dns_stage.run_dns(items, s)
     if transient:
         if done or dns_stage.dns_server_answers(s):
@@ -112,7 +125,7 @@ def dns(self, items, attempt=0):
             record_failure(get_store(), task=self.name, stage="dns", args=[transient],
                                     exc="DNSUnavailable: no DNS server answered", attempts=attempt + 1,
                                     queue=queues.DNS)
-    return done
+    return done + canaries
 
 
 def _dispatch_domain(settings):
@@ -161,8 +174,12 @@ def _lookups_waiting() -> int:
 
 def _whois_step(items):
     s = get_settings()
-    return whois_stage.join_whois(items, s, get_store(), _watchlist(), _dispatch_domain(s), _dispatch_ip(s),
-                                  _lookups_waiting if s.whois_max_backlog else None)
+    canaries, items = canary.split(items)
+    canary.answer_whois(canaries, get_store())
+    if items:
+        items = whois_stage.join_whois(items, s, get_store(), _watchlist(), _dispatch_domain(s), _dispatch_ip(s),
+                                       _lookups_waiting if s.whois_max_backlog else None)
+    return items + canaries
 
 
 @app.task(name="scout.whois", base=StageTask)
@@ -185,8 +202,13 @@ def former_ip_whois(items):
 @app.task(name="scout.save", base=StageTask)
 def save(items):
     s = get_settings()
-    save_stage.save_items(items, s, get_store(), on_saved=_after_save_hook(s))
-    return len(items)
+    canaries, items = canary.split(items)
+    if items:
+        save_stage.save_items(items, s, get_store(), on_saved=_after_save_hook(s))
+    canary.arrive(canaries, get_store())   # no document, no alert: only its times, for whoever sent it
+    now = time.time()
+    metrics.observe_domain_latency([now - it["seen"] for it in items if isinstance(it.get("seen"), (int, float))])
+    return len(items) + len(canaries)
 
 
 def _after_save_hook(settings):
@@ -270,6 +292,22 @@ def start_bootstrap_refresh(settings, queue_names, **kw) -> threading.Thread | N
     t = threading.Thread(target=run, name="rdap-bootstrap-refresh", daemon=True)
     t.start()
     return t
+
+
+@worker_init.connect
+def _serve_metrics_on_start(sender=None, **_):
+    """METRICS_PORT: the worker serves /metrics (see scout.metrics.server for pools and processes)."""
+    s = get_settings()
+    if not s.metrics_port:
+        return
+    pool = str(getattr(sender, "pool_cls", "") or "")
+    if "thread" not in pool.lower() and "solo" not in pool.lower() and not metrics.server.multiprocess_dir():
+        log.warning("metrics: pool %s runs tasks in child processes; set PROMETHEUS_MULTIPROC_DIR (or use "
+                    "`scout worker`, a threads pool) or /metrics misses what they count", pool)
+    try:
+        metrics.serve(s)
+    except OSError as exc:  # the port is taken: the worker still works, without its metrics
+        log.error("metrics: cannot serve on port %s (%s)", s.metrics_port, exc)
 
 
 @worker_init.connect

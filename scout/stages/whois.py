@@ -14,6 +14,7 @@ import ipaddress
 from collections import Counter, defaultdict
 
 from scout.names import registered_domain
+from scout import metrics
 from scout.stages.document import PENDING, PENDING_TTL, RESERVED, SKIPPED_BACKLOG, SKIPPED_LOW_SCORE
 from scout.stages.ipcache import cache_ip_result, cached_ip_result, cached_ip_results
 from scout.stages.priority import score_items
@@ -186,6 +187,7 @@ def lookup_domain_cached(root: str, settings, store, source_ip, lookup) -> tuple
     _raise_if_server_down(status, (result.get("parsed") or {}).get("server"), store)
     ttl = settings.whois_cache_ttl if status in ("ok", "not_found") else ERROR_CACHE_TTL
     store.set_json("dw:" + root, result, ttl)
+    metrics.whois_lookup("domain", (result.get("parsed") or {}).get("server"), status)
     store.incr({"whois_domain_queries": 1, f"whois_status:{status.split(':')[0]}": 1,
                 f"whois_server:{(result.get('parsed') or {}).get('server') or '?'}": 1,
                 "whois_target_refused": len(result.get("refused") or ())})
@@ -215,6 +217,7 @@ def lookup_ip_cached(ip: str, settings, store, source_ip, lookup) -> tuple[dict,
     if not networks:  # the address alone
         networks = [ipaddress.ip_network(ipaddress.ip_address(ip))]
     cache_ip_result(store, networks, result, settings.whois_cache_ttl if good else ERROR_CACHE_TTL)
+    metrics.whois_lookup("ip", info.get("server"), status)
     store.incr({"whois_ip_queries": 1, f"whois_server:{info.get('server') or '?'}": 1,
                 "whois_target_refused": len(result.get("refused") or ())})
     return result, True

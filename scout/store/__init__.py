@@ -5,7 +5,7 @@ documents, counters, the in-flight ledger and the failed-task store.
 (one process, no Redis) with the same methods (the interface: base.py). `get_store()` is the process's
 store, chosen by REDIS_URL.
 
-May import: config.
+May import: config, counters.
 """
 from __future__ import annotations
 

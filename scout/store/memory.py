@@ -7,6 +7,7 @@ import threading
 import time
 from collections import OrderedDict
 
+from scout.counters import shared_counted
 from scout.store.base import Store
 
 
@@ -109,6 +110,7 @@ class MemoryStore(Store):
             for k, v in counts.items():
                 if v:
                     self.counts[k] = self.counts.get(k, 0) + v
+        shared_counted(counts)
 
     def counters(self):
         with self.lock:
@@ -154,6 +156,10 @@ class MemoryStore(Store):
     def list_failed(self):
         with self.lock:
             return sorted(self.failed.values(), key=lambda e: e.get("time", 0))
+
+    def failed_count(self):
+        with self.lock:
+            return len(self.failed)
 
     def get_failed(self, entry_id):
         with self.lock:

@@ -12,6 +12,7 @@ import json
 import time
 import zlib
 
+from scout.counters import shared_counted
 from scout.store.base import (COUNTERS, FAILED_BYTES, FAILED_INDEX, FAILED_ITEM, FAILED_SIZES, HOLDERS, LEASE,
                               LEDGER, LEDGER_ITEMS, PREFIX, Store)
 
@@ -159,6 +160,7 @@ class RedisStore(Store):
         for k, v in counts.items():
             pipe.hincrby(COUNTERS, k, v)
         pipe.execute()
+        shared_counted(counts)
 
     def counters(self):
         return {k.decode(): int(v) for k, v in self.r.hgetall(COUNTERS).items()}
@@ -198,6 +200,9 @@ class RedisStore(Store):
             out += self.failed_page(start, 500)
             start += 500
         return out
+
+    def failed_count(self):
+        return int(self.r.zcard(FAILED_INDEX))
 
     def get_failed(self, entry_id):
         raw = self.r.get(FAILED_ITEM + entry_id)
