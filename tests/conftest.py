@@ -34,6 +34,7 @@ def redis_db(n: int) -> str:
 
 def pytest_configure(config):
     global _RUN_REDIS
+    _forget_the_developers_settings()
     if os.environ.get("SCOUT_TEST_REDIS_PORT"):
         return
     import tempfile
@@ -42,6 +43,16 @@ def pytest_configure(config):
 
     _RUN_REDIS = PrivateRedis(Path(tempfile.mkdtemp(prefix="scout-test-redis-"))).start()
     os.environ["SCOUT_TEST_REDIS_PORT"] = str(_RUN_REDIS.port)
+
+
+def _forget_the_developers_settings() -> None:
+    """The test process itself runs without the developer's scout settings: no exported variable that
+    scout/config.py reads, no .env (code under test calling get_settings() sees the defaults)."""
+    from scout.config import ENV_VARS
+
+    for var in ENV_VARS:
+        os.environ.pop(var, None)
+    os.environ["SCOUT_ENV_FILE"] = ""
 
 
 def pytest_unconfigure(config):
@@ -111,10 +122,19 @@ def fixture_path() -> Path:
     return FIXTURE
 
 
+# What a test subprocess inherits from the developer's environment: how to find programs, the user, the
+# locale, the temp folder and this run's own services. Nothing else: an exported WHOIS_IPS, SINK,
+# NATS_URL, BROKER_URL or a proxy setting must not change what a test does.
+INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "CI",
+             "PYTHONDONTWRITEBYTECODE", "SCOUT_TEST_REDIS_PORT")
+
+
 def scout_env(**overrides) -> dict:
-    """Environment for a scout/celery subprocess: this checkout importable, no stray .env."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "REDIS_", "CERTSTREAM_"))}
-    env.update({"PYTHONPATH": str(ROOT), "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+    """Environment for a scout/celery subprocess, built from nothing: the whitelist above, this checkout
+    importable, no .env read (SCOUT_ENV_FILE empty, wherever the process runs), test-friendly timings,
+    then `overrides`."""
+    env = {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith("LC_")}
+    env.update({"PYTHONPATH": str(ROOT), "SCOUT_ENV_FILE": "", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
                 "STATS_INTERVAL": "5s", "BATCH_LINGER": "50ms", "DNS_TIMEOUT": "1s", "DNS_RETRIES": "1"})
     env.update({k: str(v) for k, v in overrides.items()})
     return env
@@ -162,7 +182,14 @@ def workers(tmp_path):
 
 
 def run_scout(args: list[str], env: dict, timeout: float = 180, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scout", *args], env=env, cwd=cwd or ROOT,
+    """`scout ARGS` in a subprocess; by default in an empty temp folder (relative paths such as the
+    default ./ctlog_data land there, not in the checkout)."""
+    if cwd is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="scout-run-") as tmp:
+            return run_scout(args, env, timeout, cwd=tmp)
+    return subprocess.run([sys.executable, "-m", "scout", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
 
 
