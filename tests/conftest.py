@@ -20,6 +20,13 @@ from tests.servers.processes import ProcessGroup
 ROOT = Path(__file__).resolve().parent.parent
 # Tests read only what the repository holds (tests/test_hygiene.py checks it).
 FIXTURE = ROOT / "tests" / "data" / "certstream-sample.jsonl"
+# The domains FIXTURE yields, written out once and checked by hand (not computed by the code under test).
+FIXTURE_DOMAINS = ROOT / "tests" / "data" / "certstream-sample.domains.json"
+
+
+def fixture_domains(only_certificates: bool = False) -> set[str]:
+    """What FIXTURE must give: every domain, or those of its certificate frames (what /full-stream carries)."""
+    return set(json.loads(FIXTURE_DOMAINS.read_text())["certificates" if only_certificates else "all"])
 
 # Every test run has a redis-server of its own (started in pytest_configure, on a free port): two runs at
 # once, or a developer's own data on 6379, never see each other's keys. Test areas use database numbers

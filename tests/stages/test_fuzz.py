@@ -121,16 +121,25 @@ def frames(draw):
                       ensure_ascii=draw(st.booleans()))
 
 
+GOOD_NAME = st.from_regex(r"s[a-z0-9]{0,15}\.good-[a-z0-9]{1,10}\.example", fullmatch=True)
+
+
 @fast(600)
-@given(st.lists(frames(), min_size=1, max_size=4))
-def test_producer_survives_any_frame_and_accepts_only_hostnames(batch):
+@given(st.lists(frames(), min_size=1, max_size=4), GOOD_NAME, st.integers(0, 4))
+def test_producer_survives_any_frame_and_accepts_only_hostnames(batch, good, at):
+    # One plain frame with a good name among the hostile ones: the property cannot hold over an empty
+    # sink (a producer that dropped everything would pass the checks below without it).
+    batch = batch[:at] + [json.dumps({"message_type": "dns_entries", "data": [good]})] + batch[at:]
     producer, sink = make_producer()
     for text in batch:
         producer.handle_frame(text)
     producer.close()
     check_accepted(sink)
+    accepted = [it["d"] for it in sink.items]
+    assert good in accepted, (good, accepted)
     c = producer.counters.snapshot()
     assert c["frames"] == len(batch)
+    assert c["unique"] == len(accepted) == len(set(accepted))       # each new name sent once
     # Every name is accounted for: accepted (new or duplicate) or skipped with a reason.
     skipped = sum(v for k, v in c.items() if k.startswith("names_skipped_") and k != "names_skipped_too_many")
     assert c.get("names", 0) == skipped + c.get("unique", 0) + c.get("duplicates", 0)
