@@ -350,8 +350,20 @@ _VARS = {
 ENV_VARS = tuple(_VARS)
 
 
-def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None = ".env") -> Settings:
-    """Build Settings from `env` (default: os.environ) over an optional .env file. Raises ConfigError."""
+def env_file() -> str:
+    """The .env file to read: SCOUT_ENV_FILE when set (empty: none), else .env in the working directory.
+    The test suite sets it empty, so a developer's .env never reaches the processes a test starts."""
+    return os.environ.get("SCOUT_ENV_FILE", ".env")
+
+
+_ENV_FILE = "<SCOUT_ENV_FILE, else .env>"
+
+
+def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None = _ENV_FILE) -> Settings:
+    """Build Settings from `env` (default: os.environ) over an optional .env file (default: env_file()).
+    Raises ConfigError."""
+    if dotenv == _ENV_FILE:
+        dotenv = env_file()
     merged: dict[str, str] = {}
     if dotenv:
         merged.update(read_dotenv(Path(dotenv)))

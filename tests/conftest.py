@@ -20,6 +20,13 @@ from tests.support.env import free_port, port_open, scout_env, wait_for  # noqa:
 ROOT = Path(__file__).resolve().parent.parent
 # Tests read only what the repository holds (tests/test_hygiene.py checks it).
 FIXTURE = ROOT / "tests" / "data" / "certstream-sample.jsonl"
+# The domains FIXTURE yields, written out once and checked by hand (not computed by the code under test).
+FIXTURE_DOMAINS = ROOT / "tests" / "data" / "certstream-sample.domains.json"
+
+
+def fixture_domains(only_certificates: bool = False) -> set[str]:
+    """What FIXTURE must give: every domain, or those of its certificate frames (what /full-stream carries)."""
+    return set(json.loads(FIXTURE_DOMAINS.read_text())["certificates" if only_certificates else "all"])
 
 # Every test run has a redis-server of its own (started in pytest_configure, on a free port): two runs at
 # once, or a developer's own data on 6379, never see each other's keys. Test areas use database numbers
@@ -34,6 +41,7 @@ def redis_db(n: int) -> str:
 
 def pytest_configure(config):
     global _RUN_REDIS
+    _forget_the_developers_settings()
     if os.environ.get("SCOUT_TEST_REDIS_PORT"):
         return
     import tempfile
@@ -42,6 +50,16 @@ def pytest_configure(config):
 
     _RUN_REDIS = PrivateRedis(Path(tempfile.mkdtemp(prefix="scout-test-redis-"))).start()
     os.environ["SCOUT_TEST_REDIS_PORT"] = str(_RUN_REDIS.port)
+
+
+def _forget_the_developers_settings() -> None:
+    """The test process itself runs without the developer's scout settings: no exported variable that
+    scout/config.py reads, no .env (code under test calling get_settings() sees the defaults)."""
+    from scout.config import ENV_VARS
+
+    for var in ENV_VARS:
+        os.environ.pop(var, None)
+    os.environ["SCOUT_ENV_FILE"] = ""
 
 
 def pytest_unconfigure(config):
@@ -138,7 +156,14 @@ def workers(tmp_path):
 
 
 def run_scout(args: list[str], env: dict, timeout: float = 180, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scout", *args], env=env, cwd=cwd or ROOT,
+    """`scout ARGS` in a subprocess; by default in an empty temp folder (relative paths such as the
+    default ./ctlog_data land there, not in the checkout)."""
+    if cwd is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="scout-run-") as tmp:
+            return run_scout(args, env, timeout, cwd=tmp)
+    return subprocess.run([sys.executable, "-m", "scout", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
 
 

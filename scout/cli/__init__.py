@@ -13,7 +13,7 @@ import sys
 
 from scout.cli import ops, run, score, store, web, worker
 from scout.cli.common import setup_logging
-from scout.config import ConfigError, load_settings, outbound_url_warnings
+from scout.config import ConfigError, env_file, load_settings, outbound_url_warnings
 from scout.sources import record, replay
 
 log = logging.getLogger("scout")
@@ -24,7 +24,8 @@ PASSTHROUGH = {"replay-server": replay.main_replay, "record": record.main_record
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scout", description="Certificate Transparency domain watcher and enricher")
-    p.add_argument("--env-file", default=".env", help="read variables from this file too (default .env)")
+    p.add_argument("--env-file", default=env_file(),
+                   help="read variables from this file too (default: $SCOUT_ENV_FILE, else .env)")
     sub = p.add_subparsers(dest="command", required=True)
     _add_pipeline_commands(sub)
     _add_worker_commands(sub)

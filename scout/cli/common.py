@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 
-from scout.config import Settings, _replace, load_settings
+from scout.config import Settings, _replace, env_file, load_settings
 
 log = logging.getLogger("scout")
 
@@ -20,7 +20,7 @@ def setup_logging(level: str) -> None:
 
 def settings_from(args) -> Settings:
     """Settings as configured (--env-file), with the command's --url, --sink and --output-dir on top."""
-    s = load_settings(dotenv=getattr(args, "env_file", ".env"))
+    s = load_settings(dotenv=getattr(args, "env_file", env_file()))
     changes = {}
     if getattr(args, "url", None):
         changes.update(certstream_url=args.url, source="certstream")

@@ -18,7 +18,7 @@ from scout.stages import document as output
 from scout.config import load_settings
 from scout.sources.frames import parse_frame
 from scout.names import normalise_domain, root_domain
-from tests.conftest import (FIXTURE, ROOT, read_documents, run_scout, scout_env, validate_documents,
+from tests.conftest import (FIXTURE, ROOT, fixture_domains, read_documents, run_scout, scout_env, validate_documents,
                             wait_for)
 from tests.servers.processes import reading, stop_gracefully
 from tests.support.zones import EXPECTED
@@ -215,18 +215,6 @@ def test_dns_stage_reports_an_absent_server_as_transient():
 
 # ------------------------------------------------------------------ end to end
 
-def expected_domains(path: Path, only_certificates: bool = False) -> set[str]:
-    out = set()
-    for line in path.read_text(errors="replace").splitlines():
-        if only_certificates and '"certificate_update"' not in line:
-            continue  # /full-stream carries certificate frames only
-        for raw in parse_frame(line).names:
-            name, _ = normalise_domain(raw)
-            if name:
-                out.add(name)
-    return out
-
-
 @pytest.fixture(scope="module")
 def local_rdap(tmp_path_factory):
     """RDAP bootstrap whose every service is a local server that answers not_found."""
@@ -237,10 +225,11 @@ def local_rdap(tmp_path_factory):
     server.stop()
 
 
-def check_documents(out: Path, source: Path, only_certificates: bool = False) -> dict:
+def check_documents(out: Path, only_certificates: bool = False) -> dict:
+    """The documents of FIXTURE's domains (all, or those of its certificate frames), checked."""
     docs = read_documents(out)
     validate_documents(docs)
-    assert set(docs) == expected_domains(source, only_certificates)
+    assert set(docs) == fixture_domains(only_certificates)
     for name, fields in EXPECTED.items():
         if name not in docs and only_certificates:
             continue
@@ -266,7 +255,7 @@ def test_run_from_recording_without_a_broker(tmp_path, dns_server, local_rdap):
     r = run_scout(["run", "--source", str(FIXTURE)], env, timeout=240, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout.strip().splitlines()[-1])
-    docs = check_documents(out, FIXTURE)
+    docs = check_documents(out)
     assert summary["unique"] == summary["saved"] == len(docs) and summary["failed"] == 0
     assert summary["frames"] == 59
     assert summary["skipped"]["names_skipped_ip_address"] >= 2
@@ -304,7 +293,7 @@ def test_replay_server_to_redis_and_real_workers(tmp_path, dns_server, local_rda
         time.sleep(1.5)                      # the producer sees the server gone
         server = ReplayServer(FIXTURE, port=port).start()   # restarted: replays from the start
         servers.append(server)
-        expected = expected_domains(FIXTURE, only_certificates=True)
+        expected = fixture_domains(only_certificates=True)
         wait_for(lambda: expected <= set(read_documents(out)), timeout=90,
                  message="every fixture domain saved after the certstream restart")
         stdout, stderr = stop_gracefully(producer)
@@ -312,7 +301,7 @@ def test_replay_server_to_redis_and_real_workers(tmp_path, dns_server, local_rda
     counts = json.loads(stdout.strip().splitlines()[-1])
     assert counts["reconnects"] >= 1
     assert counts["duplicates"] > 0          # the replay after the restart repeats names: not re-enqueued
-    docs = check_documents(out, FIXTURE, only_certificates=True)
+    docs = check_documents(out, only_certificates=True)
     assert all("certificate" in d for d in docs.values())
 
 

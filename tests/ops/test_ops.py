@@ -298,7 +298,9 @@ def test_save_failure_goes_to_failed_store_and_retry_by_hand_writes(tmp_path, op
     [entry] = failed_entries()
     assert entry["stage"] == "save" and entry["queue"] == "save" and entry["attempts"] == 2
     assert sorted(entry["domains"]) == sorted(names)
-    assert "Error" in entry["exception"] and entry["traceback"]
+    # The real cause, with the path: a file stands where the output folder should be.
+    assert entry["exception"].startswith("NotADirectoryError: ") and str(out) in entry["exception"], entry
+    assert "NotADirectoryError" in entry["traceback"]
     assert counters().get("tasks_retried:save", 0) >= 1
 
     out.unlink()                                      # writable again

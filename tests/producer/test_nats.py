@@ -20,9 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from scout.sources.frames import parse_frame
-from scout.names import normalise_domain
-from tests.conftest import (FIXTURE, emptied_redis, redis_db, free_port, need_service, port_open, read_documents, run_scout,
+from tests.conftest import (FIXTURE, emptied_redis, fixture_domains, redis_db, free_port, need_service, port_open, read_documents, run_scout,
                             scout_env, validate_documents, wait_for)
 
 REDIS_DB_URL = redis_db(7)      # this test area's Redis database
@@ -30,16 +28,6 @@ SHARED_NATS = "nats://127.0.0.1:4222"
 
 
 # ------------------------------------------------------------------ helpers
-
-def expected_domains(path: Path) -> set[str]:
-    out = set()
-    for line in path.read_text(errors="replace").splitlines():
-        for raw in parse_frame(line).names:
-            name, _ = normalise_domain(raw)
-            if name:
-                out.add(name)
-    return out
-
 
 def synthetic_recording(path: Path, count: int, tag: str, per_frame: int = 20) -> set[str]:
     """dns_entries frames of `count` names under a wildcard zone nsd answers for."""
@@ -183,7 +171,7 @@ def test_fixture_through_nats_two_bridges(tmp_path, dns_server, local_whois, bro
 
     nats_call(SHARED_NATS, garbage)
     counts = produce(env, FIXTURE, tmp_path)
-    expected = expected_domains(FIXTURE)
+    expected = fixture_domains()
     assert counts["nats_published"] == counts["unique"] == len(expected)
     assert not any(k.startswith("dropped") for k in counts), counts
 
@@ -341,7 +329,7 @@ def test_run_with_nats_sink_in_one_process(tmp_path, dns_server, local_whois, st
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout.strip().splitlines()[-1])
-    expected = expected_domains(FIXTURE)
+    expected = fixture_domains()
     assert summary["unique"] == summary["saved"] == len(expected), (summary, r.stderr[-4000:])
     assert set(read_documents(tmp_path / "out")) == expected
     assert stream_messages(SHARED_NATS, stream["NATS_STREAM"]) == len(expected)   # kept, not purged

@@ -121,16 +121,25 @@ def frames(draw):
                       ensure_ascii=draw(st.booleans()))
 
 
+GOOD_NAME = st.from_regex(r"s[a-z0-9]{0,15}\.good-[a-z0-9]{1,10}\.example", fullmatch=True)
+
+
 @fast(600)
-@given(st.lists(frames(), min_size=1, max_size=4))
-def test_producer_survives_any_frame_and_accepts_only_hostnames(batch):
+@given(st.lists(frames(), min_size=1, max_size=4), GOOD_NAME, st.integers(0, 4))
+def test_producer_survives_any_frame_and_accepts_only_hostnames(batch, good, at):
+    # One plain frame with a good name among the hostile ones: the property cannot hold over an empty
+    # sink (a producer that dropped everything would pass the checks below without it).
+    batch = batch[:at] + [json.dumps({"message_type": "dns_entries", "data": [good]})] + batch[at:]
     producer, sink = make_producer()
     for text in batch:
         producer.handle_frame(text)
     producer.close()
     check_accepted(sink)
+    accepted = [it["d"] for it in sink.items]
+    assert good in accepted, (good, accepted)
     c = producer.counters.snapshot()
     assert c["frames"] == len(batch)
+    assert c["unique"] == len(accepted) == len(set(accepted))       # each new name sent once
     # Every name is accounted for: accepted (new or duplicate) or skipped with a reason.
     skipped = sum(v for k, v in c.items() if k.startswith("names_skipped_") and k != "names_skipped_too_many")
     assert c.get("names", 0) == skipped + c.get("unique", 0) + c.get("duplicates", 0)
@@ -248,7 +257,9 @@ def test_hostile_dns_answers_give_clear_statuses_within_the_timeout(hostile_dns)
              "othername", "badrcode"]
     started = time.monotonic()
     got = dict(zip(modes, resolve_batch([f"{m}.hostile.example" for m in modes], s)))
-    assert time.monotonic() - started < 2 * 0.5 + 2        # both attempts time out at worst, in parallel
+    # Queries run in parallel: 11 names x 6 types, two 0.5 s attempts each, would take over a minute one
+    # after the other (a generous bound on a loaded machine, still far below that).
+    assert time.monotonic() - started < 30
     for rec in got.values():
         check_records(rec)
     assert got["fine"]["a_records"] == ["192.0.2.7"] and not got["fine"]["transient"]
@@ -289,5 +300,5 @@ def test_fuzzed_dns_answers_never_raise(hostile_dns, data):
                        "DNS_RETRIES": "0"}, None)
     started = time.monotonic()
     [rec] = resolve_batch(["fuzz.hostile.example"], s)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 10                 # the 150 ms timeout holds (generous: loaded machine)
     check_records(rec)

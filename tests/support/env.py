@@ -11,10 +11,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+# What a test subprocess inherits from the developer's environment: how to find programs, the user, the
+# locale, the temp folder and this run's own services. Nothing else: an exported WHOIS_IPS, SINK,
+# NATS_URL, BROKER_URL or a proxy setting must not change what a test does.
+INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "CI",
+             "PYTHONDONTWRITEBYTECODE", "SCOUT_TEST_REDIS_PORT")
+
+
 def scout_env(**overrides) -> dict:
-    """Environment for a scout/celery subprocess: this checkout importable, no stray .env."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "REDIS_", "CERTSTREAM_"))}
-    env.update({"PYTHONPATH": str(ROOT), "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+    """Environment for a scout/celery subprocess, built from nothing: the whitelist above, this checkout
+    importable, no .env read (SCOUT_ENV_FILE empty, wherever the process runs), test-friendly timings,
+    then `overrides`."""
+    env = {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith("LC_")}
+    env.update({"PYTHONPATH": str(ROOT), "SCOUT_ENV_FILE": "", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
                 "STATS_INTERVAL": "5s", "BATCH_LINGER": "50ms", "DNS_TIMEOUT": "1s", "DNS_RETRIES": "1"})
     env.update({k: str(v) for k, v in overrides.items()})
     return env

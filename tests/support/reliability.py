@@ -22,7 +22,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from tests.conftest import ROOT, free_port, port_open, redis_db, wait_for
+from tests.conftest import free_port, port_open, redis_db, wait_for
 
 RELIABILITY_REDIS = redis_db(9)
 
@@ -95,7 +95,7 @@ class Proc:
     def __init__(self, argv: list[str], env: dict, log: Path, preexec_fn=None, ready=b" ready."):
         self.log = log
         # Output through a pipe copied by this process: a worker under RLIMIT_FSIZE can still log.
-        self.proc = subprocess.Popen(argv, env=env, cwd=str(ROOT), stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(argv, env=env, cwd=str(log.parent), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec_fn)
         sink = open(log, "wb")
 
@@ -145,7 +145,7 @@ def start_worker(env: dict, tmp: Path, stage: str, label: str, concurrency: int 
 
 
 def scout_proc(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "scout", *args], env=env, cwd=str(ROOT),
+    return subprocess.Popen([sys.executable, "-m", "scout", *args], env=env, cwd=str(Path(log).parent),
                             stdout=subprocess.PIPE, stderr=open(log, "wb"), text=True,
                             start_new_session=True)
 
