@@ -324,6 +324,9 @@ _VARS = {
     "LEDGER_TIMEOUT": ("ledger_timeout", _dur),
     "WORKER_LEASE": ("worker_lease", _dur),
     "WORKER_STALL_TIMEOUT": ("worker_stall_timeout", _dur),
+    "FAILED_MAX_ENTRIES": ("failed_max_entries", _nonneg),
+    "FAILED_MAX_BYTES": ("failed_max_bytes", _nonneg),
+    "FAILED_TTL": ("failed_ttl", _dur),
     "LOG_LEVEL": ("log_level", lambda n, t: parse_choice(n, t, ("debug", "info", "warning", "error", "critical")).upper()),
     "STATS_INTERVAL": ("stats_interval", _dur),
     "WATCHLIST_FILE": ("watchlist_file", _str),
@@ -394,12 +397,6 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
         # fleet, WHOIS answers that never reach documents written by another worker, an empty failed list.
         raise ConfigError(f"REDIS_URL: BROKER_URL={redact_url(s.broker_url)} is not Redis, so set REDIS_URL "
                           "(e.g. redis://127.0.0.1:6379/0) for the state the workers and the producer share")
-    if s.broker_url and "://" in s.broker_url and not s.broker_url.startswith(("redis://", "rediss://")) \
-            and not derived.get("redis_url", s.redis_url):
-        # Without it every process would keep its own in-memory store: no shared de-duplication, WHOIS
-        # answers never reaching documents, an empty failed list.
-        raise ConfigError(f"REDIS_URL is required with BROKER_URL={redact_url(s.broker_url)}: the processes of a "
-                          "fleet share de-duplication, WHOIS caches and the failed store through Redis")
     if s.certstream_url and not s.certstream_url.startswith(("ws://", "wss://")):
         raise ConfigError(f"CERTSTREAM_URL={s.certstream_url!r}: expected a ws:// or wss:// URL")
     if s.flower_basic_auth and ":" not in s.flower_basic_auth:
