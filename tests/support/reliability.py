@@ -166,6 +166,15 @@ def unacked_by_queue(redis_url: str) -> dict[str, int]:
     return out
 
 
+def last_delivery(redis_url: str) -> float:
+    """When the newest unacknowledged message was handed to a worker (kombu's `unacked_index` scores):
+    the visibility timeout counts from there, not from when a test killed the worker."""
+    import redis
+
+    scores = [score for _, score in redis.Redis.from_url(redis_url).zrange("unacked_index", 0, -1, withscores=True)]
+    return max(scores) if scores else time.time()
+
+
 def failed_domains(store) -> set[str]:
     return {d for e in store.list_failed() for d in e.get("domains", [])}
 
