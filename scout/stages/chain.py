@@ -1,7 +1,8 @@
 """The chain a micro-batch of domains travels, dns -> whois -> save, and its publication.
 
 An item is one domain travelling through the chain, a small JSON object:
-  d: domain, r: root domain, g: registered domain (set by the whois step), seen: time of the sighting (epoch s), c: certificate facts (optional),
+  d: domain, r: root domain, g: registered domain (set by the whois step), seen: time of the sighting
+  (epoch s), c: certificate facts (optional),
   score / matches / urgency: watchlist result (optional), dns: the DNS stage's records,
   dw: domain WHOIS {raw, parsed}, iw: {ip: {raw, info}}, b: the in-flight ledger batch it was published in.
 

@@ -18,8 +18,8 @@ from scout.names import registered_domain
 # The original tool's fields, with its types, in its order; then this project's additions.
 ORIGINAL_FIELDS = ("domain", "root_domain", "a_records", "aaaa_records", "mx_records", "txt_records",
                    "caa_records", "soa_record", "domain_whois", "ip_whois", "timestamp")
-ADDED_FIELDS = ("registered_domain", "dns_status", "cname_chain", "first_seen", "last_seen", "seen_count", "certificate",
-                "domain_whois_parsed", "ip_info", "score", "matches")
+ADDED_FIELDS = ("registered_domain", "dns_status", "cname_chain", "first_seen", "last_seen", "seen_count",
+                "certificate", "domain_whois_parsed", "ip_info", "score", "matches")
 MAX_FILE_NAME = 255
 HASHED_PREFIX = "_h_"
 

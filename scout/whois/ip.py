@@ -76,10 +76,35 @@ def _info(status: str, server: str = "", **kw) -> dict:
 
 def _make_net(addr: str):
     """ipwhois Net object (used offline only: address checks, the Cymru zone name, the parsers; Cymru is
-    asked through DNS_SERVER by asn_lookup and RDAP through scout.whois.http). Net builds a system
-    resolver it never uses here: a machine without a resolver configuration gets a clear status."""
+    asked through DNS_SERVER by asn_lookup and RDAP through scout.whois.http)."""
     from ipwhois.net import Net
-    return Net(addr)
+    try:
+        return Net(addr)
+    except dns.resolver.NoResolverConfiguration:
+        # Net() builds a system resolver this module never uses; a machine without a resolver
+        # configuration (no /etc/resolv.conf) gets the same object without it.
+        return _offline_net(Net, addr)
+
+
+def _offline_net(net_class, addr: str):
+    """A Net with what the parsers and asn_lookup read of it (address, version, Cymru zone), built without
+    Net.__init__'s system resolver. The zone as ipwhois writes it: reversed octets under
+    origin.asn.cymru.com, or reversed nibbles (trailing zero groups dropped) under origin6."""
+    from ipwhois.net import IPV4_DNS_ZONE, IPV6_DNS_ZONE
+    net = net_class.__new__(net_class)
+    net.address = ipaddress.ip_address(addr)
+    net.address_str, net.version, net.timeout = str(net.address), net.address.version, 5
+    net.dns_resolver, net.opener = dns.resolver.Resolver(configure=False), None
+    if net.version == 4:
+        net.reversed = ".".join(reversed(net.address_str.split(".")))
+        net.dns_zone = IPV4_DNS_ZONE.format(net.reversed)
+    else:
+        groups = net.address.exploded.split(":")
+        while groups and groups[-1] == "0000":
+            groups.pop()
+        net.reversed = ".".join("".join(groups)[::-1])
+        net.dns_zone = IPV6_DNS_ZONE.format(net.reversed)
+    return net
 
 
 def _txt(res, source, qname: str) -> list[str]:
@@ -166,9 +191,6 @@ def lookup_ip(ip: str, settings, source_ip: str | None = None) -> dict:
                 "cover": cover}
     try:
         net = _make_net(str(addr))
-    except dns.resolver.NoResolverConfiguration as e:
-        return {"raw": f"{addr}: {e}", "info": _info("error: no system resolver configuration"),
-                "cover": cover}
     except Exception as e:  # noqa: BLE001 - IPDefinedError for ranges ipwhois knows better
         return {"raw": f"{addr}: {e}", "info": _info("reserved"), "cover": cover}
     base = get_bootstrap(settings).ip_base(str(addr))

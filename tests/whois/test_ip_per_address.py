@@ -97,3 +97,36 @@ def test_ip_module_has_no_test_doubles():
     from pathlib import Path
 
     assert "unittest" not in Path(ip_module.__file__).read_text()
+
+
+@pytest.mark.parametrize("ip", ["8.8.8.8", "193.0.6.139", "2001:4860:4860::8888", "2606:4700::",
+                                "2a00:1450:4001:80b::200e"])
+def test_the_net_built_without_a_system_resolver_matches_ipwhois(ip):
+    """Without /etc/resolv.conf ipwhois's Net() cannot be built (it makes a system resolver nobody uses
+    here); the stand-in has the same address fields and Cymru zone, and ipwhois's parsers accept it."""
+    from ipwhois.asn import IPASN
+    from ipwhois.net import Net
+
+    from scout.whois.ip import _offline_net
+
+    real, stand_in = Net(ip), _offline_net(Net, ip)
+    assert (stand_in.address_str, stand_in.version, stand_in.dns_zone) == \
+        (real.address_str, real.version, real.dns_zone)
+    parsed = IPASN(stand_in).parse_fields_dns('"15169 | 8.8.8.0/24 | US | arin | 2023-12-28"')
+    assert parsed["asn"] == "15169"
+
+
+def test_ip_lookup_works_on_a_machine_without_a_resolver_configuration(world, monkeypatch):
+    """As on a machine without /etc/resolv.conf: dnspython cannot configure a system resolver (the machine
+    is simulated; the lookup, the RDAP server and nsd are real). The lookup asks DNS_SERVER anyway."""
+    import dns.resolver
+
+    def no_file(self, *a, **k):
+        raise dns.resolver.NoResolverConfiguration("cannot open /etc/resolv.conf")
+
+    monkeypatch.setattr(dns.resolver.Resolver, "read_resolv_conf", no_file)
+    with pytest.raises(dns.resolver.NoResolverConfiguration):
+        dns.resolver.Resolver()
+    _, settings, _ = world
+    info = lookup_ip("8.1.2.3", settings)["info"]
+    assert info["status"] == "ok" and (info["asn"], info["asn_cidr"]) == EXPECTED_ASN["8.1.2.3"]
