@@ -146,8 +146,9 @@ def test_odd_documents_are_stored_or_skipped_never_fatal(store_url):
     odd["domain_whois_parsed"]["created"] = "not a date"
     odd["score"] = "high"
     odd["a_records"] = ["not-an-address", "192.0.2.99"]
-    counts = db.import_documents(store, [odd, None, {"domain": ""}, {"domain": "x.example"}, ["a list"]])
-    assert counts == {"read": 1, "skipped": 4, "written": 1}
+    nul = make_doc("nul\x00.example", "example", NOW)
+    counts = db.import_documents(store, [odd, None, {"domain": ""}, {"domain": "x.example"}, ["a list"], nul])
+    assert counts == {"read": 1, "skipped": 5, "written": 1}
     got = db.get_document(store, "odd.example")
     assert got["domain_whois"].endswith("and a literal \\u0000")   # the literal text is kept as it was
     assert [d["domain"] for d in db.search(store, db.Filters.from_query({"ip": "192.0.2.99"}))] == ["odd.example"]
