@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, or_, select
 from scout.db.engine import SqlStore
 from scout.db.filters import Filters
 from scout.db.schema import addresses, domains, nameservers, network_range, utcnow
+from scout.names import root_domain
 
 RELATED_LIMIT = 100
 
@@ -31,11 +32,25 @@ def glob_condition(column, glob: str):
     return func.lower(column).like(pattern, escape="\\")
 
 
+def suffix_root(glob: str) -> str | None:
+    """`*.a.example.com` -> example.com: every name it matches has that root domain (an indexed
+    condition beside the LIKE, so SQLite does not read every row); None when the glob is not a plain
+    suffix or the suffix is a public suffix (`*.co.uk`: many roots)."""
+    suffix = glob[2:] if glob.startswith("*.") else ""
+    if not suffix or "*" in suffix or "?" in suffix:
+        return None
+    root = root_domain("x." + suffix)
+    return root if suffix == root or suffix.endswith("." + root) else None
+
+
 def conditions(f: Filters) -> list:
     c = domains.c
     out = []
     if f.domain:
         out.append(glob_condition(c.domain, f.domain))
+        root = suffix_root(f.domain.lower())
+        if root:
+            out.append(c.root_domain == root)
     if f.root:
         out.append(c.root_domain == f.root)
     if f.ip is not None:

@@ -38,6 +38,9 @@ NEWEST_FIRST = ["pending.example.net", "login-paypal.example.com", "shop.example
 CASES = [
     ({}, set(NEWEST_FIRST)),
     ({"domain": "*.example.com"}, {"login-paypal.example.com", "shop.example.com"}),
+    ({"domain": "*.example"}, set()),             # a public suffix: no root condition, and no name under it
+    ({"domain": "*.net"}, {"pending.example.net", "future-created.example.net"}),
+    ({"domain": "*.shop.example.com"}, set()),     # under a subdomain: root example.com, and no name
     ({"domain": "paypal*"}, {"paypal-secure.test"}),
     ({"domain": "*paypal*"}, {"login-paypal.example.com", "paypal-secure.test"}),
     ({"domain": "Shop.Example.com"}, {"shop.example.com"}),
