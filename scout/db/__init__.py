@@ -19,7 +19,7 @@ prune), rows (document -> columns), importer (`scout import`), output (`scout qu
 The merge rule of a save is the caller's (scout.stages.save passes the files' own), so nothing here knows
 about the stages.
 
-May import: config.
+May import: config, names.
 """
 from scout.db.engine import SqlStore, StoreError, close_shared, open_store, shared_store
 from scout.db.filters import FilterError, Filters

@@ -26,7 +26,10 @@ def _v2_substring_indexes(conn) -> None:
     conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_domains_registrar_trgm "
                       "ON domains USING gin (lower(registrar) gin_trgm_ops)"))
-    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_domains_domain_trgm ON domains USING gin (domain gin_trgm_ops)"))
+    # On lower(domain), not domain: a trigram index on the column itself also serves `domain = ANY(...)`,
+    # and the planner took it for the upserts' lookups by name (100x slower than the primary key).
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_domains_domain_trgm "
+                      "ON domains USING gin (lower(domain) gin_trgm_ops)"))
 
 
 MIGRATIONS = [(1, _v1_tables), (2, _v2_substring_indexes)]

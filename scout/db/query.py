@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, or_, select
 from scout.db.engine import SqlStore
 from scout.db.filters import Filters
 from scout.db.schema import addresses, domains, nameservers, network_range, utcnow
+from scout.names import root_domain
 
 RELATED_LIMIT = 100
 
@@ -22,11 +23,24 @@ def _like_escape(text: str) -> str:
 
 
 def glob_condition(column, glob: str):
-    """`*.example.com`, `paypal*`, `a?c.com` -> LIKE; a name without wildcards -> equality."""
+    """`*.example.com`, `paypal*`, `a?c.com` -> LIKE on lower(column) (what the trigram index of
+    PostgreSQL covers); a name without wildcards -> equality (the primary key)."""
+    glob = glob.lower()
     if "*" not in glob and "?" not in glob:
         return column == glob
     pattern = _like_escape(glob).replace("*", "%").replace("?", "_")
-    return column.like(pattern, escape="\\")
+    return func.lower(column).like(pattern, escape="\\")
+
+
+def suffix_root(glob: str) -> str | None:
+    """`*.a.example.com` -> example.com: every name it matches has that root domain (an indexed
+    condition beside the LIKE, so SQLite does not read every row); None when the glob is not a plain
+    suffix or the suffix is a public suffix (`*.co.uk`: many roots)."""
+    suffix = glob[2:] if glob.startswith("*.") else ""
+    if not suffix or "*" in suffix or "?" in suffix:
+        return None
+    root = root_domain("x." + suffix)
+    return root if suffix == root or suffix.endswith("." + root) else None
 
 
 def conditions(f: Filters) -> list:
@@ -34,6 +48,9 @@ def conditions(f: Filters) -> list:
     out = []
     if f.domain:
         out.append(glob_condition(c.domain, f.domain))
+        root = suffix_root(f.domain.lower())
+        if root:
+            out.append(c.root_domain == root)
     if f.root:
         out.append(c.root_domain == f.root)
     if f.ip is not None:

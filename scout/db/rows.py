@@ -6,6 +6,7 @@ stored and still found by its other fields.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from datetime import datetime, timezone
 
@@ -45,6 +46,8 @@ def unusable(doc) -> str | None:
     timestamp) that parses."""
     if not isinstance(doc, dict) or not isinstance(doc.get("domain"), str) or not doc["domain"].strip():
         return "no domain"
+    if "\x00" in doc["domain"] or len(doc["domain"]) > 2048:
+        return "not a domain name"
     if parse_time(doc.get("first_seen")) is None and parse_time(doc.get("timestamp")) is None:
         return "no first_seen"
     return None
@@ -60,7 +63,7 @@ def domain_row(doc: dict) -> dict:
     score = doc.get("score")
     return {
         "domain": doc["domain"],
-        "root_domain": doc.get("root_domain") or doc["domain"],
+        "root_domain": _text(doc.get("root_domain")) or doc["domain"],
         "registered_domain": _text(doc.get("registered_domain")),
         "first_seen": first_seen,
         "last_seen": last_seen,
@@ -78,20 +81,29 @@ def domain_row(doc: dict) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=65536)
+def _address(text: str) -> tuple[str, bytes] | None:
+    """(normalised text, ip_key) of an address, None when it is not one. Cached: the same addresses
+    come back batch after batch."""
+    try:
+        norm = str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
+    return norm, ip_key(norm)
+
+
 def address_rows(doc: dict) -> list[dict]:
     """One row per A/AAAA address, with the ASN, network and country of its IP WHOIS answer."""
     info = doc.get("ip_info") if isinstance(doc.get("ip_info"), dict) else {}
     out, seen = [], set()
     for ip in list(doc.get("a_records") or []) + list(doc.get("aaaa_records") or []):
-        try:
-            text = str(ipaddress.ip_address(str(ip).strip()))
-        except ValueError:
-            continue  # not an address: nothing to match
-        if text in seen:
-            continue
+        parsed = _address(ip) if isinstance(ip, str) else None
+        if parsed is None or parsed[0] in seen:
+            continue  # not an address (nothing to match), or twice
+        text, key = parsed
         seen.add(text)
         i = info.get(ip) if isinstance(info.get(ip), dict) else {}
-        out.append({"domain": doc["domain"], "ip": text, "ip_key": ip_key(text),
+        out.append({"domain": doc["domain"], "ip": text, "ip_key": key,
                     "asn": _int_or_none(i.get("asn")), "network_cidr": _text(i.get("network_cidr")),
                     "country": _text(i.get("country") or i.get("asn_country"))})
     return out
@@ -100,5 +112,5 @@ def address_rows(doc: dict) -> list[dict]:
 def nameserver_rows(doc: dict) -> list[dict]:
     """The name servers of the WHOIS/RDAP answer, lower case, without the final dot."""
     parsed = doc.get("domain_whois_parsed") if isinstance(doc.get("domain_whois_parsed"), dict) else {}
-    names = {str(ns).strip().lower().rstrip(".") for ns in (parsed.get("nameservers") or []) if isinstance(ns, str)}
+    names = {(_text(ns) or "").strip().lower().rstrip(".") for ns in (parsed.get("nameservers") or [])}
     return [{"domain": doc["domain"], "ns": ns} for ns in sorted(names) if ns]

@@ -53,7 +53,7 @@ def _keep_known_whois(old: dict, new: dict) -> None:
 def sql_store(settings) -> db.SqlStore | None:
     """The SQL store this process writes, or None (files only)."""
     url = store_url_of(settings)
-    return db.shared_store(url) if url else None
+    return db.shared_store(url, fsync=settings.save_fsync) if url else None
 
 
 def _merger(store, settings, counts: Counter):
