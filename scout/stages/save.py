@@ -82,7 +82,7 @@ def save_items(items: list[dict], settings, store, on_saved=None) -> int:
             files.update_document(settings.output_dir, it["r"], it["d"],
                                   lambda old, doc=doc: _keep(written, merge(old, doc)), fsync=settings.save_fsync)
         if sql is not None:
-            db.upsert_documents(sql, written)
+            db.upsert_documents(sql, written, merge=_row_after_file)
     else:
         db.upsert_documents(sql, new_docs, merge=merge)
     for doc in new_docs:
@@ -92,6 +92,16 @@ def save_items(items: list[dict], settings, store, on_saved=None) -> int:
     store.incr(counts)
     settle(store, items)
     return len(items)
+
+
+def _row_after_file(old: dict | None, new: dict) -> dict:
+    """The file's document for its row, except a WHOIS answer the row already has. The row is written
+    after the file's lock is released: a lookup that landed in between has updated the file and the row
+    already (apply_whois_result), and this batch's `pending` must not replace that answer in the row."""
+    if old is not None:
+        new = {**new, "ip_info": dict(new.get("ip_info") or {}), "ip_whois": dict(new.get("ip_whois") or {})}
+        _keep_known_whois(old, new)
+    return new
 
 
 def _keep(kept: list, doc):
