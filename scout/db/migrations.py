@@ -15,7 +15,8 @@ _LOCK_ID = 172_017
 
 
 def _v1_tables(conn) -> None:
-    schema.metadata.create_all(conn, tables=[schema.domains, schema.addresses, schema.nameservers])
+    schema.metadata.create_all(conn, tables=[schema.domains, schema.documents, schema.addresses,
+                                               schema.nameservers])
 
 
 def _v2_substring_indexes(conn) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, or_, select
 
 from scout.db.engine import SqlStore
 from scout.db.filters import Filters
-from scout.db.schema import addresses, domains, nameservers, network_range, utcnow
+from scout.db.schema import addresses, documents, domains, nameservers, network_range, utcnow
 from scout.names import root_domain
 
 RELATED_LIMIT = 100
@@ -77,8 +77,10 @@ def conditions(f: Filters) -> list:
 
 def search(store: SqlStore, f: Filters) -> list[dict]:
     """Full documents matching every filter, newest first_seen first, `f.limit` from `f.offset`."""
-    q = (select(domains.c.document).where(and_(True, *conditions(f)))
-         .order_by(domains.c.first_seen.desc(), domains.c.domain).limit(f.limit).offset(f.offset))
+    page = (select(domains.c.domain, domains.c.first_seen).where(and_(True, *conditions(f)))
+            .order_by(domains.c.first_seen.desc(), domains.c.domain).limit(f.limit).offset(f.offset).subquery())
+    q = (select(documents.c.document).join_from(page, documents, documents.c.domain == page.c.domain)
+         .order_by(page.c.first_seen.desc(), page.c.domain))
     with store.engine.connect() as conn:
         return [row[0] for row in conn.execute(q)]
 
@@ -91,7 +93,7 @@ def count(store: SqlStore, f: Filters) -> int:
 
 def get_document(store: SqlStore, domain: str) -> dict | None:
     with store.engine.connect() as conn:
-        return conn.execute(select(domains.c.document).where(domains.c.domain == domain.lower())).scalar()
+        return conn.execute(select(documents.c.document).where(documents.c.domain == domain.lower())).scalar()
 
 
 def related(store: SqlStore, domain: str, limit: int = RELATED_LIMIT) -> dict:
@@ -128,7 +130,5 @@ def overview(store: SqlStore, min_score: int = 50, hits_limit: int = 50) -> dict
         total, last_hour, pending = conn.execute(select(
             func.count(), func.count().filter(c.first_seen >= hour_ago),
             func.count().filter(or_(c.whois_status == "pending", c.whois_status == "skipped_backlog")))).one()
-        hits = list(conn.execute(
-            select(c.document).where(c.first_seen >= hour_ago, c.score >= min_score)
-            .order_by(c.first_seen.desc(), c.domain).limit(hits_limit)).scalars())
+    hits = search(store, Filters(since=hour_ago, min_score=min_score, limit=hits_limit))
     return {"domains": total, "last_hour": last_hour, "whois_pending": pending, "hits": hits}
