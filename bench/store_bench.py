@@ -258,12 +258,13 @@ def bench_queries(store, world: World, rounds: int) -> dict:
     return out
 
 
-def bench_store(tmp: Path, rows: int, upserts: int, rounds: int, log=print) -> dict:
+def bench_store(tmp: Path, rows: int, upserts: int, rounds: int, log=print,
+                engines: tuple = ("postgresql", "sqlite")) -> dict:
     now = datetime.now(timezone.utc)
     fig: dict = {"store_rows": rows, "store_upsert_docs": upserts}
     made = []
     try:
-        for engine in ("postgresql", "sqlite"):
+        for engine in engines:
             def new_url(label):
                 if engine == "sqlite":
                     return f"sqlite:///{tmp / f'store-{label}.db'}"
@@ -308,12 +309,13 @@ def print_store(fig: dict) -> None:
             print(f"  store size per million domains: {size / 2**30:.2f} GiB (fill {fig[f'store_{engine}_fill_s']} s)")
 
 
-if __name__ == "__main__":  # python bench/store_bench.py ROWS UPSERTS ROUNDS
+if __name__ == "__main__":  # python bench/store_bench.py ROWS UPSERTS ROUNDS [ENGINE,...]
     import json
     import sys
     import tempfile
 
     d = Path(tempfile.mkdtemp(prefix="scout-store-bench-"))
-    f = bench_store(d, int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    engines = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ("postgresql", "sqlite")
+    f = bench_store(d, int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), engines=engines)
     print_store(f)
     print(json.dumps(f))

@@ -89,15 +89,16 @@ addresses = Table(
     Column("asn", BigInteger),
     Column("network_cidr", String),
     Column("country", String),
-    Index("ix_addresses_ip_key", "ip_key"),
-    Index("ix_addresses_asn", "asn"),
+    # with the domain: the lookups by address, range or ASN read the index alone
+    Index("ix_addresses_ip_key", "ip_key", "domain"),
+    Index("ix_addresses_asn", "asn", "domain"),
 )
 
 nameservers = Table(
     "nameservers", metadata,
     Column("domain", String, primary_key=True),
     Column("ns", String, primary_key=True),
-    Index("ix_nameservers_ns", "ns"),
+    Index("ix_nameservers_ns", "ns", "domain"),
 )
 
 schema_version = Table(
