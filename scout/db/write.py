@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from scout.db.engine import SqlStore, pg_json_dumps
@@ -139,6 +139,12 @@ def upsert_documents(store: SqlStore, docs: list[dict], merge: Merge = replace) 
         return None if current is old or current == old else current   # unchanged: not written
 
     return update_documents(store, by_domain, change)
+
+
+def count_prunable(store: SqlStore, cutoff) -> int:
+    """How many domains prune_store(store, cutoff) would delete."""
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).where(domains.c.last_seen < cutoff)).scalar_one()
 
 
 def prune_store(store: SqlStore, cutoff) -> int:
