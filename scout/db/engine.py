@@ -42,6 +42,7 @@ class StoreError(RuntimeError):
 class SqlStore:
     engine: Engine
     url: str
+    fts: bool = False     # SQLite with the trigram index of substring searches (migrations v3)
 
     @property
     def dialect(self) -> str:
@@ -106,10 +107,16 @@ def open_store(url: str, fsync: bool = True) -> SqlStore:
         else:
             raise StoreError(f"STORE_URL={redact_url(url)!r}: {expected}")
         migrations.migrate(engine)
+        fts = parsed.get_backend_name() == "sqlite" and _has_table(engine, migrations.FTS_TABLE)
     except OperationalError as exc:
         raise StoreError(f"STORE_URL={parsed.render_as_string(hide_password=True)}: cannot open the store: "
                          f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}") from None
-    return SqlStore(engine, url)
+    return SqlStore(engine, url, fts)
+
+
+def _has_table(engine: Engine, name: str) -> bool:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).first() is not None
 
 
 _shared: dict[tuple, SqlStore] = {}

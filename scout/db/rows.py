@@ -54,7 +54,7 @@ def unusable(doc) -> str | None:
 
 
 def domain_row(doc: dict) -> dict:
-    """The `domains` row of a document (its `document` column is the document itself)."""
+    """The `domains` row of a document (the document itself goes to `documents`)."""
     parsed = doc.get("domain_whois_parsed") if isinstance(doc.get("domain_whois_parsed"), dict) else {}
     cert = doc.get("certificate") if isinstance(doc.get("certificate"), dict) else {}
     first_seen = parse_time(doc.get("first_seen")) or parse_time(doc.get("timestamp"))
@@ -77,7 +77,6 @@ def domain_row(doc: dict) -> dict:
                              if created is not None and first_seen is not None else None),
         "cert_issuer": _text(cert.get("issuer")),
         "not_before": parse_time(cert.get("not_before")),
-        "document": doc,
     }
 
 

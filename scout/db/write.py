@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from scout.db.engine import SqlStore, pg_json_dumps
 from scout.db.rows import address_rows, domain_row, nameserver_rows
-from scout.db.schema import addresses, domains, nameservers
+from scout.db.schema import addresses, documents, domains, nameservers
 
 Merge = Callable[[dict | None, dict], dict | None]
 
@@ -89,6 +89,7 @@ def _write(conn, docs: list[dict], old: dict[str, dict]) -> None:
     """Rows for `docs`; child rows only where they changed (a re-sighting on the same addresses and
     name servers touches the domain row alone)."""
     _write_rows(conn, domains, [domain_row(d) for d in docs], upsert=True)
+    _write_rows(conn, documents, [{"domain": d["domain"], "document": d} for d in docs], upsert=True)
     changed, new_children = [], ([], [])
     for d in docs:
         mine, before = _children(d), _children(old.get(d["domain"]))
@@ -116,8 +117,8 @@ def update_documents(store: SqlStore, keys: Iterable[str],
             conn.execute(_PG_LOCKS, {"ds": keys})
         old = {}
         for part in _chunks(keys):
-            old.update(conn.execute(select(domains.c.domain, domains.c.document)
-                                    .where(domains.c.domain.in_(part))).tuples().all())
+            old.update(conn.execute(select(documents.c.domain, documents.c.document)
+                                    .where(documents.c.domain.in_(part))).tuples().all())
         docs = [new for new in (change(k, old.get(k)) for k in keys) if new is not None]
         if docs:
             _write(conn, docs, old)
@@ -140,10 +141,16 @@ def upsert_documents(store: SqlStore, docs: list[dict], merge: Merge = replace) 
     return update_documents(store, by_domain, change)
 
 
+def count_prunable(store: SqlStore, cutoff) -> int:
+    """How many domains prune_store(store, cutoff) would delete."""
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).where(domains.c.last_seen < cutoff)).scalar_one()
+
+
 def prune_store(store: SqlStore, cutoff) -> int:
     """Delete every domain last seen before `cutoff` (an aware datetime). -> domains deleted."""
     old = select(domains.c.domain).where(domains.c.last_seen < cutoff)
     with store.engine.begin() as conn:
-        for table in (addresses, nameservers):
+        for table in (addresses, nameservers, documents):
             conn.execute(delete(table).where(table.c.domain.in_(old)))
         return conn.execute(delete(domains).where(domains.c.last_seen < cutoff)).rowcount

@@ -94,11 +94,18 @@ def save_items(items: list[dict], settings, store, on_saved=None) -> int:
     return len(items)
 
 
-def _row_after_file(old: dict | None, new: dict) -> dict:
-    """The file's document for its row, except a WHOIS answer the row already has. The row is written
-    after the file's lock is released: a lookup that landed in between has updated the file and the row
-    already (apply_whois_result), and this batch's `pending` must not replace that answer in the row."""
+def _sighting(doc: dict) -> tuple:
+    return (doc.get("seen_count") if isinstance(doc.get("seen_count"), int) else 1, doc.get("last_seen") or "")
+
+
+def _row_after_file(old: dict | None, new: dict) -> dict | None:
+    """The file's document for its row, unless the row is already newer. A row is written after its
+    file's lock is released, so another writer of the same domain may have written its (later) file and
+    row in between: a later sighting stays (None: the row is left as it is), and a WHOIS answer the row
+    already has is kept over this document's `pending` (a lookup that landed in between)."""
     if old is not None:
+        if _sighting(old) > _sighting(new):
+            return None
         new = {**new, "ip_info": dict(new.get("ip_info") or {}), "ip_whois": dict(new.get("ip_whois") or {})}
         _keep_known_whois(old, new)
     return new
@@ -133,7 +140,7 @@ def apply_whois_result(kind: str, key: str, result: dict, settings, store, keep_
                                   lambda old: None if (new := change(old)) is None else _keep(written, new),
                                   fsync=settings.save_fsync)
         if sql is not None:
-            db.upsert_documents(sql, written)
+            db.upsert_documents(sql, written, merge=_row_after_file)
         updated = len(written)
     else:
         updated = db.update_documents(sql, targets, lambda domain, old: change(old))

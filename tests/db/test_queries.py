@@ -128,7 +128,8 @@ def test_reopening_migrates_once_and_keeps_rows(filled, store_url):
     again = db.open_store(store_url)
     with again.engine.connect() as conn:
         versions = list(conn.execute(select(schema_version.c.version)).scalars())
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
+    assert again.fts == (again.dialect == "sqlite")          # SQLite's trigram index of substrings
     assert db.count(again, db.Filters()) == len(DOCS)
     again.close()
 
@@ -168,7 +169,7 @@ def test_a_url_that_is_no_store_is_a_clear_error(tmp_path):
 
 def test_a_domain_that_moves_is_found_where_it_is_now(filled):
     moved = make_doc("shop.example.com", "example.com", NOW - 2 * H, last_seen=NOW,
-                     ips={"203.0.113.7": (64999, None, "FR")}, ns=["ns9.gamma.io"], registrar="NameCheap, Inc.")
+                     ips={"203.0.113.7": (64999, None, "FR")}, ns=["ns9.gamma.io"], registrar="Porkbun LLC")
     moved["seen_count"] = 2
     assert db.upsert_documents(filled, [moved]) == 1
     def names(q):
@@ -176,4 +177,8 @@ def test_a_domain_that_moves_is_found_where_it_is_now(filled):
     assert names({"ip": "192.0.2.20"}) == set() and names({"asn": "64500"}) == {"login-paypal.example.com"}
     assert names({"ip": "203.0.113.7"}) == names({"ns": "ns9.gamma.io"}) == {"shop.example.com"}
     assert names({"ns": "ns1.alpha.net"}) == {"login-paypal.example.com"}
+    assert names({"registrar": "porkbun"}) == {"shop.example.com"} and names({"registrar": "namecheap"}) == set()
+    assert db.prune_store(filled, NOW + H) == len(DOCS)    # and the substring index forgets them too
+    assert names({"registrar": "porkbun"}) == names({"domain": "*shop*"}) == set()
+    assert db.upsert_documents(filled, [moved]) == 1 and names({"domain": "*hop.example*"}) == {"shop.example.com"}
     assert db.upsert_documents(filled, [moved]) == 0      # unchanged: nothing written
