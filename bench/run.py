@@ -23,10 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-QUICK = dict(prod_names=60_000, prod_certs=6_000, enqueue=10_000, e2e=1_000, e2e_rounds=1, e2e_paced=300, naive=300,
+QUICK = dict(store_rows=100_000, store_upserts=5_000, store_rounds=20,
+             prod_names=60_000, prod_certs=6_000, enqueue=10_000, e2e=1_000, e2e_rounds=1, e2e_paced=300, naive=300,
              mem=(10_000, 100_000), whois=1_000, ct_certs=1_000, ct_rounds=1, scaling=False,
              ct_dedup=1_000)
-FULL = dict(prod_names=200_000, prod_certs=50_000, enqueue=100_000, e2e=12_000, e2e_rounds=3, e2e_paced=2_000, naive=2_000,
+FULL = dict(store_rows=1_000_000, store_upserts=20_000, store_rounds=60,
+            prod_names=200_000, prod_certs=50_000, enqueue=100_000, e2e=12_000, e2e_rounds=3, e2e_paced=2_000, naive=2_000,
             mem=(100_000, 1_000_000), whois=20_000, ct_certs=4_000, ct_rounds=3, scaling=True, scaling_n=3_000,
             ct_dedup=5_000)
 
@@ -195,6 +197,10 @@ def main(argv=None) -> int:
 
             log("watchlist: evaluation lists, ablation, speed")
             fig.update(bench_watchlist())
+        if want("store"):
+            from bench.store_bench import bench_store
+
+            fig.update(bench_store(tmp, P["store_rows"], P["store_upserts"], P["store_rounds"], log=log))
         if want("web"):
             from bench.web_bench import bench_web
 
@@ -218,6 +224,10 @@ def main(argv=None) -> int:
 
         print("\n".join(report))
         print_ablation(fig["watchlist_ablation"])
+    if "store_rows" in fig:
+        from bench.store_bench import print_store
+
+        print_store(fig)
     print(json.dumps(fig, sort_keys=True))
     return 0
 
@@ -269,6 +279,12 @@ ROWS = [
     ("watchlist names/s, cold (vs phishing_catcher)", "watchlist_names_per_s_cold", "watchlist_baseline_names_per_s",
      "watchlist_speed_ratio", ">= 20,000"),
     ("  warm token caches", "watchlist_names_per_s_warm", None, None, ""),
+    ("store upsert docs/s, PostgreSQL (vs executemany)", "store_postgresql_upsert_per_s",
+     "store_postgresql_insert_baseline_per_s", "store_postgresql_upsert_ratio", ">= 5,000"),
+    ("  the same domains seen again", "store_postgresql_upsert_again_per_s", None, None, ""),
+    ("store upsert docs/s, SQLite (vs executemany)", "store_sqlite_upsert_per_s", "store_sqlite_insert_baseline_per_s",
+     "store_sqlite_upsert_ratio", ""),
+    ("  the same domains seen again", "store_sqlite_upsert_again_per_s", None, None, ""),
     ("watchlist caught@1% vs benign_top (x baseline)", "watchlist_caught_ratio_benign_top", None, None, ">= 2x"),
     ("watchlist caught@1% vs benign_tail (x baseline)", "watchlist_caught_ratio_benign_tail", None, None, ">= 2x"),
     ("watchlist caught@1% vs benign_hosts (x baseline)", "watchlist_caught_ratio_benign_hosts", None, None, ">= 5x"),

@@ -122,7 +122,7 @@ def bench_upsert(url: str, n: int, now: datetime) -> dict:
     world = World(n, now)
     docs = [world.doc(i) for i in range(n)]
     again = [world.doc(i, seen=now) for i in range(n)]
-    store = db.open_store(url)
+    store = db.open_store(url, fsync=False)   # the save stage's default (SAVE_FSYNC=false)
     out = {}
     try:
         for label, batch_docs in (("new", docs), ("seen_again", again)):
@@ -142,17 +142,18 @@ def bench_insert_baseline(url: str, n: int, now: datetime) -> float:
     transaction: no read, no merge, no conflict handling, no lock."""
     from scout import db
     from scout.db.rows import address_rows, domain_row, nameserver_rows
-    from scout.db.schema import addresses, domains, nameservers
+    from scout.db.schema import addresses, documents, domains, nameservers
 
     world = World(n, now)
     docs = [world.doc(i) for i in range(n)]
-    store = db.open_store(url)
+    store = db.open_store(url, fsync=False)   # the same commit setting as the upserts
     try:
         t = time.perf_counter()
         for k in range(0, n, BATCH):
             part = docs[k:k + BATCH]
             with store.engine.begin() as conn:
                 conn.execute(domains.insert(), [domain_row(d) for d in part])
+                conn.execute(documents.insert(), [{"domain": d["domain"], "document": d} for d in part])
                 conn.execute(addresses.insert(), [r for d in part for r in address_rows(d)])
                 conn.execute(nameservers.insert(), [r for d in part for r in nameserver_rows(d)])
         return n / (time.perf_counter() - t)
@@ -167,10 +168,10 @@ def fill(store, world: World, chunk: int = 20_000) -> float:
     from scout.db import migrations
     from scout.db.engine import pg_json_dumps
     from scout.db.rows import address_rows, domain_row, nameserver_rows
-    from scout.db.schema import addresses, domains, nameservers
+    from scout.db.schema import addresses, documents, domains, nameservers
 
     t = time.perf_counter()
-    tables = (domains, addresses, nameservers)
+    tables = (domains, documents, addresses, nameservers)
     with store.engine.begin() as conn:
         for table in tables:
             for idx in table.indexes:
@@ -179,7 +180,8 @@ def fill(store, world: World, chunk: int = 20_000) -> float:
             conn.exec_driver_sql("DROP INDEX IF EXISTS ix_domains_registrar_trgm, ix_domains_domain_trgm")
         for k in range(0, world.n, chunk):
             docs = [world.doc(i) for i in range(k, min(world.n, k + chunk))]
-            rows = {domains: [domain_row(d) for d in docs], addresses: [r for d in docs for r in address_rows(d)],
+            rows = {domains: [domain_row(d) for d in docs], documents: [{"domain": d["domain"], "document": d} for d in docs],
+                    addresses: [r for d in docs for r in address_rows(d)],
                     nameservers: [r for d in docs for r in nameserver_rows(d)]}
             if store.dialect == "postgresql":
                 cur = conn.connection.driver_connection.cursor()
@@ -256,12 +258,13 @@ def bench_queries(store, world: World, rounds: int) -> dict:
     return out
 
 
-def bench_store(tmp: Path, rows: int, upserts: int, rounds: int, log=print) -> dict:
+def bench_store(tmp: Path, rows: int, upserts: int, rounds: int, log=print,
+                engines: tuple = ("postgresql", "sqlite")) -> dict:
     now = datetime.now(timezone.utc)
     fig: dict = {"store_rows": rows, "store_upsert_docs": upserts}
     made = []
     try:
-        for engine in ("postgresql", "sqlite"):
+        for engine in engines:
             def new_url(label):
                 if engine == "sqlite":
                     return f"sqlite:///{tmp / f'store-{label}.db'}"
@@ -306,12 +309,13 @@ def print_store(fig: dict) -> None:
             print(f"  store size per million domains: {size / 2**30:.2f} GiB (fill {fig[f'store_{engine}_fill_s']} s)")
 
 
-if __name__ == "__main__":  # python bench/store_bench.py ROWS UPSERTS ROUNDS
+if __name__ == "__main__":  # python bench/store_bench.py ROWS UPSERTS ROUNDS [ENGINE,...]
     import json
     import sys
     import tempfile
 
     d = Path(tempfile.mkdtemp(prefix="scout-store-bench-"))
-    f = bench_store(d, int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    engines = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ("postgresql", "sqlite")
+    f = bench_store(d, int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), engines=engines)
     print_store(f)
     print(json.dumps(f))

@@ -11,6 +11,7 @@ The folders follow a domain's way through the system:
     db/         the SQL store beside the files (SQLite or PostgreSQL): upserts, `scout query`'s filters
     store/      shared state: de-duplication, caches, counters, the ledger, failed tasks (Redis or memory)
     ops/        stats, the failed-task store, the in-process workers of `scout run`
+    web/        `scout web`: pages and a JSON API over the SQL store (Starlette, Jinja2, uvicorn)
     cli/        the `scout` command, thin over the folders above
 
 At the top: config.py (every setting), celery.py (the Celery app), queues.py (queues and routing),

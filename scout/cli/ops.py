@@ -10,7 +10,6 @@ from scout.cli.common import settings_from
 from scout.config import ConfigError, parse_duration
 from scout.ops.canary import run_canary
 from scout.ops.failed import failed_command
-from scout.cli.store import prune_store_of
 from scout.ops.prune import prune_files
 from scout.ops.stats import collect_stats, format_stats
 from scout.producer.ledger import sweep_older_than
@@ -33,7 +32,6 @@ def cmd_prune(args) -> int:
     s = settings_from(args)
     cutoff = time.time() - parse_duration("--older-than", args.older_than)
     counts = prune_files(s.output_dir, cutoff, dry_run=args.dry_run)
-    counts.update(prune_store_of(s, cutoff, dry_run=args.dry_run))
     print(json.dumps({"output_dir": s.output_dir, "dry_run": args.dry_run, **counts}, sort_keys=True))
     return 0
 

@@ -40,6 +40,15 @@ def add_commands(sub) -> None:
     im.add_argument("dir", help="a directory of documents: DIR/<root_domain>/<domain>.json")
     im.set_defaults(func=cmd_import)
 
+    files_prune = sub.choices.get("prune")
+    if files_prune is None:
+        pr = sub.add_parser("prune", help="delete domains last seen before a time from the store")
+        pr.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d")
+        pr.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+        pr.set_defaults(func=cmd_prune)
+    else:  # `scout prune` of the files (scout/ops/prune.py) is there: the store is pruned after the files
+        prune_files = files_prune.get_default("func")
+        files_prune.set_defaults(func=lambda args: prune_files(args) or cmd_prune(args, optional=True))
 
 
 def _store_url(s, default_dir: str | None) -> str:
@@ -95,14 +104,21 @@ def cmd_import(args) -> int:
     return 0
 
 
-def prune_store_of(s, cutoff: float, dry_run: bool = False) -> dict:
-    """`scout prune`'s part in the store (STORE_URL, or the embedded OUTPUT_DIR/scout.db): domains last
-    seen before `cutoff` (epoch seconds) deleted. -> {"store_deleted": n}, or {} with no store."""
+def cmd_prune(args, optional: bool = False) -> int:
+    """optional: after the files' prune, where no store configured is no error."""
+    s = settings_from(args)
+    cutoff = datetime.now(timezone.utc).timestamp() - parse_duration("--older-than", args.older_than)
     url = _store_url(s, s.output_dir)
-    if not url or dry_run:
-        return {}
+    if not url and optional:
+        return 0
     store = _open(url)
+    cutoff_time = datetime.fromtimestamp(cutoff, timezone.utc)
     try:
-        return {"store_deleted": db.prune_store(store, datetime.fromtimestamp(cutoff, timezone.utc))}
+        if getattr(args, "dry_run", False):
+            result = {"store_would_delete": db.count_prunable(store, cutoff_time)}
+        else:
+            result = {"store_deleted": db.prune_store(store, cutoff_time)}
     finally:
         store.close()
+    print(json.dumps(result, sort_keys=True))
+    return 0

@@ -11,7 +11,7 @@ Core; psycopg 3 drives PostgreSQL.
     related(store, domain) -> {"ip": [...], "ns": [...], "registered_domain": [...]}
     overview(store) -> counts and the last hour's watchlist hits
     upsert_documents(store, docs, merge) one transaction per batch (save stage, `scout import`)
-    prune_store(store, cutoff) -> rows deleted
+    prune_store(store, cutoff) -> rows deleted (count_prunable: how many would go)
 
 Modules: schema (tables, indexes), migrations (the versioned runner), engine (open_store), filters
 (Filters parsed from strings), query (the read side and the filters' SQL), write (upserts, updates,
@@ -19,15 +19,15 @@ prune), rows (document -> columns), importer (`scout import`), output (`scout qu
 The merge rule of a save is the caller's (scout.stages.save passes the files' own), so nothing here knows
 about the stages.
 
-May import: config.
+May import: config, names.
 """
 from scout.db.engine import SqlStore, StoreError, close_shared, open_store, shared_store
 from scout.db.filters import FilterError, Filters
 from scout.db.importer import import_documents
 from scout.db.output import FORMATS, render
 from scout.db.query import count, get_document, overview, related, search
-from scout.db.write import merge_imported, prune_store, update_documents, upsert_documents
+from scout.db.write import count_prunable, merge_imported, prune_store, update_documents, upsert_documents
 
-__all__ = ["FORMATS", "FilterError", "Filters", "SqlStore", "StoreError", "close_shared", "count", "get_document",
-           "import_documents", "merge_imported", "open_store", "overview", "prune_store", "related", "render",
+__all__ = ["FORMATS", "FilterError", "Filters", "SqlStore", "StoreError", "close_shared", "count", "count_prunable",
+           "get_document", "import_documents", "merge_imported", "open_store", "overview", "prune_store", "related", "render",
            "search", "shared_store", "update_documents", "upsert_documents"]

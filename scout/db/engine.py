@@ -42,6 +42,7 @@ class StoreError(RuntimeError):
 class SqlStore:
     engine: Engine
     url: str
+    fts: bool = False     # SQLite with the trigram index of substring searches (migrations v3)
 
     @property
     def dialect(self) -> str:
@@ -49,6 +50,21 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _pg_engine(url, fsync: bool) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, json_serializer=pg_json_dumps, json_deserializer=orjson.loads)
+    if not fsync:
+        # As the document files without SAVE_FSYNC: a commit survives a crash of any process, and the
+        # last fraction of a second of commits is lost only if the machine itself goes down. The commit
+        # then does not wait for the WAL flush (several times the upsert rate on a busy disk).
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record):
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET synchronous_commit = off")
+            dbapi_conn.commit()
+
+    return engine
 
 
 def _sqlite_engine(url) -> Engine:
@@ -73,8 +89,9 @@ def _sqlite_engine(url) -> Engine:
     return engine
 
 
-def open_store(url: str) -> SqlStore:
-    """Open (creating and migrating when needed) the store at `url`. Raises StoreError."""
+def open_store(url: str, fsync: bool = True) -> SqlStore:
+    """Open (creating and migrating when needed) the store at `url`. fsync=False: PostgreSQL commits
+    without waiting for the disk (SAVE_FSYNC=false, as the files). Raises StoreError."""
     expected = "expected sqlite:///PATH or postgresql://user:pass@host/db"
     try:
         parsed = make_url(url)
@@ -86,27 +103,32 @@ def open_store(url: str) -> SqlStore:
         elif parsed.get_backend_name() == "postgresql":
             if parsed.drivername == "postgresql":
                 parsed = parsed.set(drivername="postgresql+psycopg")
-            engine = create_engine(parsed, pool_pre_ping=True, json_serializer=pg_json_dumps,
-                                   json_deserializer=orjson.loads)
+            engine = _pg_engine(parsed, fsync)
         else:
             raise StoreError(f"STORE_URL={redact_url(url)!r}: {expected}")
         migrations.migrate(engine)
+        fts = parsed.get_backend_name() == "sqlite" and _has_table(engine, migrations.FTS_TABLE)
     except OperationalError as exc:
         raise StoreError(f"STORE_URL={parsed.render_as_string(hide_password=True)}: cannot open the store: "
                          f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}") from None
-    return SqlStore(engine, url)
+    return SqlStore(engine, url, fts)
 
 
-_shared: dict[str, SqlStore] = {}
+def _has_table(engine: Engine, name: str) -> bool:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).first() is not None
+
+
+_shared: dict[tuple, SqlStore] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_store(url: str) -> SqlStore:
+def shared_store(url: str, fsync: bool = True) -> SqlStore:
     """The process's store at `url`, opened (and migrated) once: what the save stage writes through."""
     with _shared_lock:
-        store = _shared.get(url)
+        store = _shared.get((url, fsync))
         if store is None:
-            store = _shared[url] = open_store(url)
+            store = _shared[(url, fsync)] = open_store(url, fsync)
         return store
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, column, func, literal_column, or_, select, table
 
 from scout.db.engine import SqlStore
 from scout.db.filters import Filters
-from scout.db.schema import addresses, domains, nameservers, network_range, utcnow
+from scout.db.migrations import FTS_TABLE
+from scout.db.schema import addresses, documents, domains, nameservers, network_range, utcnow
+from scout.names import root_domain
 
 RELATED_LIMIT = 100
 
@@ -31,11 +33,42 @@ def glob_condition(column, glob: str):
     return func.lower(column).like(pattern, escape="\\")
 
 
-def conditions(f: Filters) -> list:
+def suffix_root(glob: str) -> str | None:
+    """`*.a.example.com` -> example.com: every name it matches has that root domain (an indexed
+    condition beside the LIKE, so SQLite does not read every row); None when the glob is not a plain
+    suffix or the suffix is a public suffix (`*.co.uk`: many roots)."""
+    suffix = glob[2:] if glob.startswith("*.") else ""
+    if not suffix or "*" in suffix or "?" in suffix:
+        return None
+    root = root_domain("x." + suffix)
+    return root if suffix == root or suffix.endswith("." + root) else None
+
+
+def _fts_prefilter(name: str, like_pattern: str):
+    """SQLite: the rows whose column `name` may match, from the trigram index; the exact LIKE beside
+    it decides."""
+    fts = table(FTS_TABLE, column("rowid"), column(name))
+    return literal_column("domains.rowid").in_(select(fts.c.rowid).where(fts.c[name].like(like_pattern)))
+
+
+def _substring_pattern(text: str, glob: bool) -> str:
+    """A LIKE pattern for the trigram index: a glob's * and ? become % and _, a substring is wrapped in
+    %; the text's own % and _ become _ (any one character: a superset, never a miss)."""
+    t = text.lower().replace("%", "_")
+    return t.replace("*", "%").replace("?", "_") if glob else "%" + t + "%"
+
+
+def conditions(f: Filters, fts: bool = False) -> list:
+    """The SQL of every filter set. fts: SQLite's trigram index serves substring searches."""
     c = domains.c
     out = []
     if f.domain:
         out.append(glob_condition(c.domain, f.domain))
+        root = suffix_root(f.domain.lower())
+        if root:
+            out.append(c.root_domain == root)
+        elif fts and f.domain.startswith(("*", "?")):
+            out.append(_fts_prefilter("domain", _substring_pattern(f.domain, glob=True)))
     if f.root:
         out.append(c.root_domain == f.root)
     if f.ip is not None:
@@ -47,6 +80,8 @@ def conditions(f: Filters) -> list:
         out.append(c.domain.in_(select(nameservers.c.domain).where(nameservers.c.ns == f.ns)))
     if f.registrar:
         out.append(func.lower(c.registrar).like("%" + _like_escape(f.registrar.lower()) + "%", escape="\\"))
+        if fts:
+            out.append(_fts_prefilter("registrar", _substring_pattern(f.registrar, glob=False)))
     if f.since is not None:
         out.append(c.first_seen >= f.since)
     if f.until is not None:
@@ -62,21 +97,23 @@ def conditions(f: Filters) -> list:
 
 def search(store: SqlStore, f: Filters) -> list[dict]:
     """Full documents matching every filter, newest first_seen first, `f.limit` from `f.offset`."""
-    q = (select(domains.c.document).where(and_(True, *conditions(f)))
-         .order_by(domains.c.first_seen.desc(), domains.c.domain).limit(f.limit).offset(f.offset))
+    page = (select(domains.c.domain, domains.c.first_seen).where(and_(True, *conditions(f, store.fts)))
+            .order_by(domains.c.first_seen.desc(), domains.c.domain).limit(f.limit).offset(f.offset).subquery())
+    q = (select(documents.c.document).join_from(page, documents, documents.c.domain == page.c.domain)
+         .order_by(page.c.first_seen.desc(), page.c.domain))
     with store.engine.connect() as conn:
         return [row[0] for row in conn.execute(q)]
 
 
 def count(store: SqlStore, f: Filters) -> int:
-    q = select(func.count()).select_from(domains).where(and_(True, *conditions(f)))
+    q = select(func.count()).select_from(domains).where(and_(True, *conditions(f, store.fts)))
     with store.engine.connect() as conn:
         return conn.execute(q).scalar_one()
 
 
 def get_document(store: SqlStore, domain: str) -> dict | None:
     with store.engine.connect() as conn:
-        return conn.execute(select(domains.c.document).where(domains.c.domain == domain.lower())).scalar()
+        return conn.execute(select(documents.c.document).where(documents.c.domain == domain.lower())).scalar()
 
 
 def related(store: SqlStore, domain: str, limit: int = RELATED_LIMIT) -> dict:
@@ -113,7 +150,5 @@ def overview(store: SqlStore, min_score: int = 50, hits_limit: int = 50) -> dict
         total, last_hour, pending = conn.execute(select(
             func.count(), func.count().filter(c.first_seen >= hour_ago),
             func.count().filter(or_(c.whois_status == "pending", c.whois_status == "skipped_backlog")))).one()
-        hits = list(conn.execute(
-            select(c.document).where(c.first_seen >= hour_ago, c.score >= min_score)
-            .order_by(c.first_seen.desc(), c.domain).limit(hits_limit)).scalars())
+    hits = search(store, Filters(since=hour_ago, min_score=min_score, limit=hits_limit))
     return {"domains": total, "last_hour": last_hour, "whois_pending": pending, "hits": hits}

@@ -6,6 +6,7 @@ stored and still found by its other fields.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from datetime import datetime, timezone
 
@@ -45,13 +46,15 @@ def unusable(doc) -> str | None:
     timestamp) that parses."""
     if not isinstance(doc, dict) or not isinstance(doc.get("domain"), str) or not doc["domain"].strip():
         return "no domain"
+    if "\x00" in doc["domain"] or len(doc["domain"]) > 2048:
+        return "not a domain name"
     if parse_time(doc.get("first_seen")) is None and parse_time(doc.get("timestamp")) is None:
         return "no first_seen"
     return None
 
 
 def domain_row(doc: dict) -> dict:
-    """The `domains` row of a document (its `document` column is the document itself)."""
+    """The `domains` row of a document (the document itself goes to `documents`)."""
     parsed = doc.get("domain_whois_parsed") if isinstance(doc.get("domain_whois_parsed"), dict) else {}
     cert = doc.get("certificate") if isinstance(doc.get("certificate"), dict) else {}
     first_seen = parse_time(doc.get("first_seen")) or parse_time(doc.get("timestamp"))
@@ -60,7 +63,7 @@ def domain_row(doc: dict) -> dict:
     score = doc.get("score")
     return {
         "domain": doc["domain"],
-        "root_domain": doc.get("root_domain") or doc["domain"],
+        "root_domain": _text(doc.get("root_domain")) or doc["domain"],
         "registered_domain": _text(doc.get("registered_domain")),
         "first_seen": first_seen,
         "last_seen": last_seen,
@@ -74,8 +77,18 @@ def domain_row(doc: dict) -> dict:
                              if created is not None and first_seen is not None else None),
         "cert_issuer": _text(cert.get("issuer")),
         "not_before": parse_time(cert.get("not_before")),
-        "document": doc,
     }
+
+
+@functools.lru_cache(maxsize=65536)
+def _address(text: str) -> tuple[str, bytes] | None:
+    """(normalised text, ip_key) of an address, None when it is not one. Cached: the same addresses
+    come back batch after batch."""
+    try:
+        norm = str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
+    return norm, ip_key(norm)
 
 
 def address_rows(doc: dict) -> list[dict]:
@@ -83,15 +96,13 @@ def address_rows(doc: dict) -> list[dict]:
     info = doc.get("ip_info") if isinstance(doc.get("ip_info"), dict) else {}
     out, seen = [], set()
     for ip in list(doc.get("a_records") or []) + list(doc.get("aaaa_records") or []):
-        try:
-            text = str(ipaddress.ip_address(str(ip).strip()))
-        except ValueError:
-            continue  # not an address: nothing to match
-        if text in seen:
-            continue
+        parsed = _address(ip) if isinstance(ip, str) else None
+        if parsed is None or parsed[0] in seen:
+            continue  # not an address (nothing to match), or twice
+        text, key = parsed
         seen.add(text)
         i = info.get(ip) if isinstance(info.get(ip), dict) else {}
-        out.append({"domain": doc["domain"], "ip": text, "ip_key": ip_key(text),
+        out.append({"domain": doc["domain"], "ip": text, "ip_key": key,
                     "asn": _int_or_none(i.get("asn")), "network_cidr": _text(i.get("network_cidr")),
                     "country": _text(i.get("country") or i.get("asn_country"))})
     return out

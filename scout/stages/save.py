@@ -62,7 +62,7 @@ def _keep_known_whois(old: dict, new: dict) -> None:
 def sql_store(settings) -> db.SqlStore | None:
     """The SQL store this process writes, or None (files only)."""
     url = store_url_of(settings)
-    return db.shared_store(url) if url else None
+    return db.shared_store(url, fsync=settings.save_fsync) if url else None
 
 
 def _merger(store, settings, counts: Counter, sightings: list):
@@ -96,7 +96,7 @@ def save_items(items: list[dict], settings, store, on_saved=None) -> int:
             files.update_document(settings.output_dir, it["r"], it["d"],
                                   lambda old, doc=doc: _keep(written, merge(old, doc)), fsync=settings.save_fsync)
         if sql is not None:
-            db.upsert_documents(sql, written)
+            db.upsert_documents(sql, written, merge=_row_after_file)
     else:
         db.upsert_documents(sql, new_docs, merge=merge)
     # Once per sighting, with the document as written (first_seen, seen_count): a batch retried or
@@ -107,6 +107,23 @@ def save_items(items: list[dict], settings, store, on_saved=None) -> int:
     store.incr(counts)
     settle(store, items)
     return len(items)
+
+
+def _sighting(doc: dict) -> tuple:
+    return (doc.get("seen_count") if isinstance(doc.get("seen_count"), int) else 1, doc.get("last_seen") or "")
+
+
+def _row_after_file(old: dict | None, new: dict) -> dict | None:
+    """The file's document for its row, unless the row is already newer. A row is written after its
+    file's lock is released, so another writer of the same domain may have written its (later) file and
+    row in between: a later sighting stays (None: the row is left as it is), and a WHOIS answer the row
+    already has is kept over this document's `pending` (a lookup that landed in between)."""
+    if old is not None:
+        if _sighting(old) > _sighting(new):
+            return None
+        new = {**new, "ip_info": dict(new.get("ip_info") or {}), "ip_whois": dict(new.get("ip_whois") or {})}
+        _keep_known_whois(old, new)
+    return new
 
 
 def _keep(kept: list, doc):
@@ -140,7 +157,7 @@ def apply_whois_result(kind: str, key: str, result: dict, settings, store, keep_
                                   lambda old: None if (new := change(old)) is None else _keep(written, new),
                                   fsync=settings.save_fsync)
         if sql is not None:
-            db.upsert_documents(sql, written)
+            db.upsert_documents(sql, written, merge=_row_after_file)
         updated = len(written)
     else:
         updated = db.update_documents(sql, targets, lambda domain, old: change(old))

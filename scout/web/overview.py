@@ -51,6 +51,9 @@ class Overview:
                 "new_per_second": round(last_minute / RATE_WINDOW, 2)}
 
     def _pipeline_figures(self) -> dict:
+        if not self.settings.redis_url and not self.settings.broker_url:
+            # An embedded `scout run` keeps its queues and counters in its own process: nothing to read.
+            return {"local": True}
         with self._lock:
             # One reading at a time: while a broker hangs, later page loads wait on the same reading
             # instead of piling up threads behind it.

@@ -7,9 +7,11 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from scout import db
+from scout.db.query import RELATED_LIMIT
 from scout.web import views
 
 PAGE_SIZE_CHOICES = (20, 50, 100, 500)
+RELATED_SHOWN = 20   # neighbours listed per address / name server on a domain page; the rest via a search
 
 
 def overview_page(request: Request):
@@ -50,7 +52,8 @@ def domain_page(request: Request):
         "doc": doc, "summary": views.summary_rows(doc), "certificate": views.certificate_rows(doc),
         "dns": views.dns_rows(doc), "whois": views.whois_rows(doc), "addresses": views.address_rows(doc),
         "groups": views.related_groups(doc, related), "matches": doc.get("matches") or [],
-        "raw_whois": doc.get("domain_whois") or "", "ip_whois": doc.get("ip_whois") or {}})
+        "raw_whois": doc.get("domain_whois") or "", "ip_whois": doc.get("ip_whois") or {},
+        "related_shown": RELATED_SHOWN, "related_limit": RELATED_LIMIT})
 
 
 def render(request: Request, template: str, context: dict, status_code: int = 200):

@@ -38,6 +38,9 @@ NEWEST_FIRST = ["pending.example.net", "login-paypal.example.com", "shop.example
 CASES = [
     ({}, set(NEWEST_FIRST)),
     ({"domain": "*.example.com"}, {"login-paypal.example.com", "shop.example.com"}),
+    ({"domain": "*.example"}, set()),             # a public suffix: no root condition, and no name under it
+    ({"domain": "*.net"}, {"pending.example.net", "future-created.example.net"}),
+    ({"domain": "*.shop.example.com"}, set()),     # under a subdomain: root example.com, and no name
     ({"domain": "paypal*"}, {"paypal-secure.test"}),
     ({"domain": "*paypal*"}, {"login-paypal.example.com", "paypal-secure.test"}),
     ({"domain": "Shop.Example.com"}, {"shop.example.com"}),
@@ -125,7 +128,8 @@ def test_reopening_migrates_once_and_keeps_rows(filled, store_url):
     again = db.open_store(store_url)
     with again.engine.connect() as conn:
         versions = list(conn.execute(select(schema_version.c.version)).scalars())
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
+    assert again.fts == (again.dialect == "sqlite")          # SQLite's trigram index of substrings
     assert db.count(again, db.Filters()) == len(DOCS)
     again.close()
 
@@ -146,8 +150,9 @@ def test_odd_documents_are_stored_or_skipped_never_fatal(store_url):
     odd["domain_whois_parsed"]["created"] = "not a date"
     odd["score"] = "high"
     odd["a_records"] = ["not-an-address", "192.0.2.99"]
-    counts = db.import_documents(store, [odd, None, {"domain": ""}, {"domain": "x.example"}, ["a list"]])
-    assert counts == {"read": 1, "skipped": 4, "written": 1}
+    nul = make_doc("nul\x00.example", "example", NOW)
+    counts = db.import_documents(store, [odd, None, {"domain": ""}, {"domain": "x.example"}, ["a list"], nul])
+    assert counts == {"read": 1, "skipped": 5, "written": 1}
     got = db.get_document(store, "odd.example")
     assert got["domain_whois"].endswith("and a literal \\u0000")   # the literal text is kept as it was
     assert [d["domain"] for d in db.search(store, db.Filters.from_query({"ip": "192.0.2.99"}))] == ["odd.example"]
@@ -164,7 +169,7 @@ def test_a_url_that_is_no_store_is_a_clear_error(tmp_path):
 
 def test_a_domain_that_moves_is_found_where_it_is_now(filled):
     moved = make_doc("shop.example.com", "example.com", NOW - 2 * H, last_seen=NOW,
-                     ips={"203.0.113.7": (64999, None, "FR")}, ns=["ns9.gamma.io"], registrar="NameCheap, Inc.")
+                     ips={"203.0.113.7": (64999, None, "FR")}, ns=["ns9.gamma.io"], registrar="Porkbun LLC")
     moved["seen_count"] = 2
     assert db.upsert_documents(filled, [moved]) == 1
     def names(q):
@@ -172,4 +177,8 @@ def test_a_domain_that_moves_is_found_where_it_is_now(filled):
     assert names({"ip": "192.0.2.20"}) == set() and names({"asn": "64500"}) == {"login-paypal.example.com"}
     assert names({"ip": "203.0.113.7"}) == names({"ns": "ns9.gamma.io"}) == {"shop.example.com"}
     assert names({"ns": "ns1.alpha.net"}) == {"login-paypal.example.com"}
+    assert names({"registrar": "porkbun"}) == {"shop.example.com"} and names({"registrar": "namecheap"}) == set()
+    assert db.prune_store(filled, NOW + H) == len(DOCS)    # and the substring index forgets them too
+    assert names({"registrar": "porkbun"}) == names({"domain": "*shop*"}) == set()
+    assert db.upsert_documents(filled, [moved]) == 1 and names({"domain": "*hop.example*"}) == {"shop.example.com"}
     assert db.upsert_documents(filled, [moved]) == 0      # unchanged: nothing written

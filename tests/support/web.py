@@ -54,6 +54,8 @@ def fill_store(tmp: Path, dns_server: str, rdap_env: dict) -> tuple[str, Path, d
     stored = {d["domain"]: d for d in search(store, Filters(limit=100_000))}
     store.close()
     assert set(stored) == set(docs) and len(docs) > 40
+    stale = sorted(n for n in docs if stored[n] != docs[n])
+    assert not stale, f"rows that differ from their files: {stale}"
     return url, out, stored
 
 

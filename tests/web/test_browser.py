@@ -128,3 +128,20 @@ def test_markup_in_a_whois_answer_renders_inert(driver, web, filled_store, tmp_p
     raw = driver.find_element(By.ID, "raw-whois").get_attribute("textContent")
     assert "window.__xss=3" in raw and "<script>" in raw
     shot(driver, tmp_path, "xss")
+
+
+def test_a_long_neighbour_list_links_to_the_full_search(driver, web, filled_store):
+    from selenium.webdriver.common.by import By
+
+    _, _, docs = filled_store
+    same_ns = [n for n, d in docs.items() if n != "acme-widgets.example"
+               and "b.iana-servers.net" in (d["domain_whois_parsed"].get("nameservers") or [])]
+    assert len(same_ns) > 20
+    driver.get(web.base + "/domain/acme-widgets.example")
+    group = driver.find_element(By.XPATH, "//div[@class='group'][.//h3[contains(., 'Same name server b.iana-servers.net')]]")
+    assert len(group.find_elements(By.CLASS_NAME, "related-link")) == 20
+    assert f"({len(same_ns)})" in group.find_element(By.TAG_NAME, "h3").text
+    group.find_element(By.CLASS_NAME, "related-more").click()
+    count = wait_for(lambda: driver.find_elements(By.ID, "result-count"), timeout=60, message="the search")[0]
+    assert count.text == f"{len(same_ns) + 1} domains"        # the search lists the page's own domain too
+    assert driver.find_element(By.ID, "f-ns").get_attribute("value") == "b.iana-servers.net"
