@@ -11,7 +11,7 @@ from scout.cli.common import install_stop_signals, settings_from
 from scout.config import ConfigError, Settings
 from scout.counters import Counters
 from scout.ops.embedded import EmbeddedWorkers, drain, enqueued, wait_until_done
-from scout.ops.stats import consumers_per_queue
+from scout.ops.stats import watch_consumers
 from scout.producer.bridge import Bridge
 from scout.producer.producer import build_producer, replay_file, run_live
 from scout.stages import files
@@ -79,33 +79,6 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
             bridge.join(15)
         if workers:
             workers.stop()
-
-
-def watch_consumers(s: Settings, store, first: float = 3.0, every: float = 30.0) -> threading.Thread:
-    """A thread that warns, `first` s after the start and every `every` s after that, about the queues
-    the run depends on that no live worker consumes (from the workers' leases)."""
-    def run():
-        time.sleep(first)
-        missing_before: list[str] = []
-        while True:
-            try:
-                counts = consumers_per_queue(store, ["dns", "whois", "save"] + s.whois_queues)
-            except Exception as exc:  # the store is away: the producer says so too
-                log.debug("could not read worker leases: %s", exc)
-                counts = {}
-            missing = [q for q, n in counts.items() if n == 0]
-            if missing:
-                log.warning("no worker consumes queue %s: this run waits until one does (start `scout worker "
-                            "STAGE` for each, or `scout run --workers` to run them in this process)",
-                            ", ".join(missing))
-            elif missing_before:
-                log.info("every queue has a worker again")
-            missing_before = missing
-            time.sleep(every)
-
-    t = threading.Thread(target=run, name="consumer-watch", daemon=True)
-    t.start()
-    return t
 
 
 def _summary(c: dict, delta: dict, seconds: float) -> dict:

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,7 @@ from scout.producer.ledger import resend_dead_holds
 from scout.producer.sinks import queue_lengths
 from scout.stages.chain import publish_chain
 from scout.store import RedisStore
-from tests.conftest import emptied_redis, redis_db, run_scout, scout_env, wait_for
+from tests.conftest import ROOT, emptied_redis, redis_db, run_scout, scout_env, wait_for
 from tests.support.reliability import recording
 
 NAMES = ["acme-widgets.example", "portal.example.org", "cdn.example.net"]
@@ -93,7 +92,7 @@ def test_run_without_workers_warns_within_seconds_and_stats_show_consumers_and_a
     rec = recording(tmp_path / "rec.jsonl", NAMES)
     err = tmp_path / "run.err"
     run = subprocess.Popen([sys.executable, "-m", "scout", "run", "--source", str(rec)], env=env,
-                           cwd=str(Path(__file__).resolve().parents[2]), stdout=subprocess.PIPE,
+                           cwd=str(ROOT), stdout=subprocess.PIPE,
                            stderr=open(err, "w"), text=True)
     try:
         started = time.monotonic()
