@@ -100,7 +100,9 @@ def cmd_produce(args) -> int:
                           "(e.g. redis://127.0.0.1:6379/0); `scout run` works without one")
     configure(s)
     counters = Counters()
-    producer, _ = build_producer(s, counters)
+    producer, store = build_producer(s, counters)
+    if s.sink == "celery":
+        watch_consumers(s, store)
     stop = threading.Event()
     install_stop_signals(stop)
     if args.source:

@@ -92,11 +92,13 @@ class Sweeper:
         self._next_lease_check = time.monotonic()
 
     def due(self) -> bool:
-        return self.s.ledger_timeout > 0 and time.monotonic() >= self._next
+        """A sweep or a dead-lease check is due."""
+        now = time.monotonic()
+        return self.s.ledger_timeout > 0 and (now >= self._next or now >= self._next_lease_check)
 
     def maybe_sweep(self) -> int:
         sent = self._dead_leases()
-        if not self.due():
+        if not (self.s.ledger_timeout > 0 and time.monotonic() >= self._next):
             return sent
         self._next = time.monotonic() + self.every
         try:
