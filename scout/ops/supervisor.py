@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("scout.ops.supervisor")   # also when run as __main__
 
 STALL_EXIT = 75                     # EX_TEMPFAIL
 SUPERVISED_ENV = "SCOUT_SUPERVISED"  # tells the watchdog that exiting gets it restarted
