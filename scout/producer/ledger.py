@@ -60,7 +60,11 @@ def resend_dead_holds(settings, store) -> int:
         for it in items:
             for key in ("dns", "dw", "iw"):
                 it.pop(key, None)
-        publish_chain(items, settings, store)    # a new batch; this one is settled
+        try:
+            publish_chain(items, settings, store)    # a new batch; this one is settled
+        except Exception:
+            store.hold([batch], worker)          # still the dead worker's: the next check tries again
+            raise
         sent += len(items)
     if sent:
         store.incr({"lease_resent": sent})
