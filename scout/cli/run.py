@@ -12,8 +12,8 @@ from scout.config import NO_STORE, ConfigError, Settings, _replace, check_output
 from scout.counters import Counters
 from scout.ops.canary import CanaryLoop
 from scout.ops.embedded import EmbeddedWorkers, drain, enqueued, wait_until_done
-from scout.ops.stats import consumers_per_queue
 from scout.ops.metrics import serve_pipeline_metrics
+from scout.ops.stats import watch_consumers
 from scout.producer.bridge import Bridge
 from scout.producer.producer import build_producer, replay_file, run_live
 from scout.stages import files
@@ -89,33 +89,6 @@ def run_pipeline(s: Settings, source: str | None = None, embedded_workers: bool 
             workers.stop()
 
 
-def watch_consumers(s: Settings, store, first: float = 3.0, every: float = 30.0) -> threading.Thread:
-    """A thread that warns, `first` s after the start and every `every` s after that, about the queues
-    the run depends on that no live worker consumes (from the workers' leases)."""
-    def run():
-        time.sleep(first)
-        missing_before: list[str] = []
-        while True:
-            try:
-                counts = consumers_per_queue(store, ["dns", "whois", "save"] + s.whois_queues)
-            except Exception as exc:  # the store is away: the producer says so too
-                log.debug("could not read worker leases: %s", exc)
-                counts = {}
-            missing = [q for q, n in counts.items() if n == 0]
-            if missing:
-                log.warning("no worker consumes queue %s: this run waits until one does (start `scout worker "
-                            "STAGE` for each, or `scout run --workers` to run them in this process)",
-                            ", ".join(missing))
-            elif missing_before:
-                log.info("every queue has a worker again")
-            missing_before = missing
-            time.sleep(every)
-
-    t = threading.Thread(target=run, name="consumer-watch", daemon=True)
-    t.start()
-    return t
-
-
 def _summary(c: dict, delta: dict, seconds: float) -> dict:
     """`scout run --source`'s JSON line."""
     return {
@@ -135,7 +108,9 @@ def cmd_produce(args) -> int:
                           "(e.g. redis://127.0.0.1:6379/0); `scout run` works without one")
     app = configure(s)
     counters = Counters()
-    producer, _ = build_producer(s, counters)
+    producer, store = build_producer(s, counters)
+    if s.sink == "celery":
+        watch_consumers(s, store)
     stop = threading.Event()
     install_stop_signals(stop)
     watch(s, app, counters, stop, producer)

@@ -13,7 +13,6 @@ from scout.cli.common import install_stop_signals, settings_from
 from scout.config import ConfigError, Settings, check_outputs, redact_url, store_url_of
 from scout.cli.run import check_output_dir
 from scout.counters import Counters
-from scout.ops.supervisor import supervise
 from scout.ops.metrics import serve_pipeline_metrics
 from scout.producer.bridge import Bridge
 
@@ -57,9 +56,11 @@ def cmd_worker(args) -> int:
     if ip:
         check_bindable(ip)
     argv = worker_argv(s, args.stage, ip, extra)
-    log.info("running %s", " ".join(argv))
-    # A child, not exec: a worker that stops consuming (after a Redis restart) exits 75 and is restarted.
-    return supervise(argv)
+    log.info("exec %s", " ".join(argv))
+    # Under the supervisor: a worker that stops consuming (after a Redis restart) exits 75 and is started
+    # again, as is one that kombu ends with "Unrecoverable error".
+    os.execv(sys.executable, [sys.executable, "-m", "scout.ops.supervisor", *argv])
+    return 0  # not reached
 
 
 def _take_ip(extra: list[str], ip: str | None) -> tuple[str | None, list[str]]:

@@ -1,9 +1,12 @@
-"""`scout stats`: queue depths, counters, cache hit rates, WHOIS queries per server, the ledger, and
-with SINK=nats the JetStream stream."""
+"""`scout stats`: queue depths with their consumers (from the workers' leases) and the age of their
+oldest message, counters, cache hit rates, WHOIS queries per server, the ledger, and with SINK=nats the
+JetStream stream. `watch_consumers`: `scout run`'s warning when a queue it needs has no worker."""
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import threading
 import time
 
 from scout.celery import configure
@@ -12,6 +15,8 @@ from scout.producer.producer import CT_STATUS_KEY
 from scout.producer.sinks import queue_lengths
 from scout.queues import PRIORITY_LEVELS
 from scout.store import get_store
+
+log = logging.getLogger(__name__)
 
 
 def collect_stats(settings) -> dict:
@@ -69,6 +74,33 @@ def consumers_per_queue(store, names) -> dict[str, int]:
             if q in counts:
                 counts[q] += 1
     return counts
+
+
+def watch_consumers(s, store, first: float = 3.0, every: float = 30.0) -> threading.Thread:
+    """A thread that warns, `first` s after the start and every `every` s after that, about the queues
+    the run depends on that no live worker consumes (from the workers' leases)."""
+    def run():
+        time.sleep(first)
+        missing_before: list[str] = []
+        while True:
+            try:
+                counts = consumers_per_queue(store, ["dns", "whois", "save"] + s.whois_queues)
+            except Exception as exc:  # the store is away: the producer says so too
+                log.debug("could not read worker leases: %s", exc)
+                counts = {}
+            missing = [q for q, n in counts.items() if n == 0]
+            if missing:
+                log.warning("no worker consumes queue %s: this run waits until one does (start `scout worker "
+                            "STAGE` for each, or `scout run --workers` to run them in this process)",
+                            ", ".join(missing))
+            elif missing_before:
+                log.info("every queue has a worker again")
+            missing_before = missing
+            time.sleep(every)
+
+    t = threading.Thread(target=run, name="consumer-watch", daemon=True)
+    t.start()
+    return t
 
 
 def oldest_ages(settings, names, now: float | None = None) -> dict[str, float | None]:

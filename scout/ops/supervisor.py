@@ -5,6 +5,10 @@ on and doing nothing), or any other exit, such as kombu's "Unrecoverable error" 
 wrong moment. A worker that keeps ending within `healthy_after` s of its start (CRASH_LOOP times in a
 row) is given up on: `scout worker` exits with its code (compose's `restart:` or systemd takes over).
 SIGTERM/SIGINT/SIGQUIT go to the worker (warm shutdown) and end the supervisor with it.
+
+`scout worker` execs `python -m scout.ops.supervisor <the celery command line>`: the process keeps its
+pid, and `ps` shows the Celery command it supervises (which carries no password: those travel in the
+environment).
 """
 from __future__ import annotations
 
@@ -12,10 +16,11 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("scout.ops.supervisor")   # also when run as __main__
 
 STALL_EXIT = 75                     # EX_TEMPFAIL
 SUPERVISED_ENV = "SCOUT_SUPERVISED"  # tells the watchdog that exiting gets it restarted
@@ -63,3 +68,16 @@ def supervise(argv: list[str], env: dict | None = None, min_delay: float = 1.0, 
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print("usage: python -m scout.ops.supervisor COMMAND [ARGS...]", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return supervise(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -60,7 +60,11 @@ def resend_dead_holds(settings, store) -> int:
         for it in items:
             for key in ("dns", "dw", "iw"):
                 it.pop(key, None)
-        publish_chain(items, settings, store)    # a new batch; this one is settled
+        try:
+            publish_chain(items, settings, store)    # a new batch; this one is settled
+        except Exception:
+            store.hold([batch], worker)          # still the dead worker's: the next check tries again
+            raise
         sent += len(items)
     if sent:
         store.incr({"lease_resent": sent})
@@ -95,11 +99,13 @@ class Sweeper:
         self._next_lease_check = time.monotonic()
 
     def due(self) -> bool:
-        return self.s.ledger_timeout > 0 and time.monotonic() >= self._next
+        """A sweep or a dead-lease check is due."""
+        now = time.monotonic()
+        return self.s.ledger_timeout > 0 and (now >= self._next or now >= self._next_lease_check)
 
     def maybe_sweep(self) -> int:
         sent = self._dead_leases()
-        if not self.due():
+        if not (self.s.ledger_timeout > 0 and time.monotonic() >= self._next):
             return sent
         self._next = time.monotonic() + self.every
         try:

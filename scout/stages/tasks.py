@@ -118,9 +118,11 @@ def dns(self, items, attempt=0):
             done += transient  # the server answers: these names just have no answer (kept as TIMEOUT)
         elif attempt < s.task_max_retries:
             # `done` is empty: the whole batch is re-sent as a new one (the failed store settles it too)
-            publish_chain(transient, s, get_store(), "dns", attempt + 1,
-                          countdown=retry_countdown(attempt, s.retry_base_delay))
+            countdown = retry_countdown(attempt, s.retry_base_delay)
+            publish_chain(transient, s, get_store(), "dns", attempt + 1, countdown=countdown)
             get_store().incr({"dns_retries": len(transient)})
+            log.warning("no DNS server answered for %d domains (try %d of %d); again in %.0f s",
+                        len(transient), attempt + 1, s.task_max_retries + 1, countdown)
         else:
             record_failure(get_store(), task=self.name, stage="dns", args=[transient],
                                     exc="DNSUnavailable: no DNS server answered", attempts=attempt + 1,

@@ -276,12 +276,12 @@ class RedisStore(Store):
         if batches:
             self.r.hset(HOLDERS, mapping={b: worker for b in batches})
 
-    _UNHOLD = """for i, b in ipairs(KEYS) do if i > 1 and redis.call('hget', KEYS[1], b) == ARGV[1] then
-                   redis.call('hdel', KEYS[1], b) end end"""
+    _UNHOLD = """for i = 2, #ARGV do if redis.call('hget', KEYS[1], ARGV[i]) == ARGV[1] then
+                   redis.call('hdel', KEYS[1], ARGV[i]) end end"""
 
     def unhold(self, batches, worker):
         if batches:   # only this worker's holds: the batch may have moved on to another worker already
-            self.r.eval(self._UNHOLD, 1 + len(batches), HOLDERS, *batches, worker)
+            self.r.eval(self._UNHOLD, 1, HOLDERS, worker, *batches)
 
     def dead_holds(self):
         holds = {b.decode(): w.decode() for b, w in self.r.hgetall(HOLDERS).items()}

@@ -5,10 +5,12 @@ supervisor of `scout worker`. Real Redis, real Celery workers, real processes.""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +22,7 @@ from scout.producer.ledger import resend_dead_holds
 from scout.producer.sinks import queue_lengths
 from scout.stages.chain import publish_chain
 from scout.store import RedisStore
-from tests.conftest import emptied_redis, redis_db, run_scout, scout_env, wait_for
+from tests.conftest import ROOT, emptied_redis, redis_db, run_scout, scout_env, wait_for
 from tests.support.reliability import recording
 
 NAMES = ["acme-widgets.example", "portal.example.org", "cdn.example.net"]
@@ -93,7 +95,7 @@ def test_run_without_workers_warns_within_seconds_and_stats_show_consumers_and_a
     rec = recording(tmp_path / "rec.jsonl", NAMES)
     err = tmp_path / "run.err"
     run = subprocess.Popen([sys.executable, "-m", "scout", "run", "--source", str(rec)], env=env,
-                           cwd=str(Path(__file__).resolve().parents[2]), stdout=subprocess.PIPE,
+                           cwd=str(ROOT), stdout=subprocess.PIPE,
                            stderr=open(err, "w"), text=True)
     try:
         started = time.monotonic()
@@ -193,3 +195,36 @@ def test_supervisor_restarts_a_stalled_or_crashed_worker_and_gives_up_on_a_crash
     crash = f"import sys; open({str(runs)!r}, 'a').write('x'); sys.exit(3)"
     assert supervise([sys.executable, "-c", crash], min_delay=0.05, max_delay=0.1) == 3
     assert runs.read_text() == "x" * CRASH_LOOP
+
+
+def test_scout_worker_restarts_its_celery_worker_when_it_stops_taking_work(tmp_path, rec_redis):
+    """A real `scout worker dns` with one thread, stuck in a DNS batch (a server that never answers) while
+    the next batch waits in the queue: its watchdog exits 75 after WORKER_STALL_TIMEOUT, the supervisor
+    starts Celery again, and the batch the stuck worker held is re-sent from the ledger."""
+    blackhole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    blackhole.bind(("127.0.0.1", 0))
+    env = scout_env(BROKER_URL=rec_redis, OUTPUT_DIR=tmp_path / "out", BATCH_SIZE=1,
+                    DNS_SERVER=f"127.0.0.1:{blackhole.getsockname()[1]}", DNS_TIMEOUT="60s", DNS_RETRIES=0,
+                    WORKER_STALL_TIMEOUT="5s", WORKER_LEASE="3s")
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen([sys.executable, "-m", "scout", "worker", "dns", "--", "-c", "1"], env=env,
+                              cwd=str(ROOT), stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        wait_for(lambda: b" ready." in log.read_bytes(), timeout=60, message="the worker ready")
+        r = run_scout(["produce", "--source", str(recording(tmp_path / "rec.jsonl", NAMES[:2], 1))], env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        wait_for(lambda: b"worker stalled" in log.read_bytes() and b"starting it again" in log.read_bytes()
+                 and log.read_bytes().count(b" ready.") >= 2, timeout=120,
+                 message="the stall seen, the worker started again")
+        assert worker.poll() is None                                  # `scout worker` itself lives on
+        wait_for(lambda: RedisStore(rec_redis).counters().get("lease_resent", 0) >= 1, timeout=60,
+                 message="the stuck worker's batch re-sent")
+    finally:
+        worker.terminate()                       # the supervisor passes it on to Celery
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)   # its session: the supervisor and Celery
+            worker.wait(10)
+        blackhole.close()
