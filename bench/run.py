@@ -217,6 +217,8 @@ ROWS = [
     ("  with RedisStore (CPU s / wall s)", "producer_certs_redis_per_s", "producer_certs_redis_per_wall_s", None, ""),
     ("producer, duplicated full stream certs/s, de-dup (vs off)", "ct_dedup_after_certs_per_s",
      "ct_dedup_before_certs_per_s", "ct_dedup_ratio", ""),
+    ("  with ENRICH=watchlist (CPU s)", "ct_dedup_watchlist_after_certs_per_s",
+     "ct_dedup_watchlist_before_certs_per_s", "ct_dedup_watchlist_ratio", ""),
     ("  with RedisStore (CPU s)", "ct_dedup_redis_after_certs_per_s", "ct_dedup_redis_before_certs_per_s",
      "ct_dedup_redis_ratio", ""),
     ("  with RedisStore (wall s)", "ct_dedup_redis_after_certs_per_wall_s", "ct_dedup_redis_before_certs_per_wall_s",
