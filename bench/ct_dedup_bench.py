@@ -107,7 +107,8 @@ def bench_ct_dedup(n_issuances: int, redis_url: str | None = None) -> dict:
         out.update({f"{pre}_before_certs_per_s": round(b["frames_per_s"]),
                     f"{pre}_after_certs_per_s": round(a["frames_per_s"]),
                     f"{pre}_ratio": round(a["frames_per_s"] / b["frames_per_s"], 3),
-                    f"{pre}_unique_domains": [b["unique"], a["unique"]]})
+                    f"{pre}_unique_domains": [b["unique"], a["unique"]],
+                    f"{pre}_certs_duplicate": a["certs_duplicate"]})
         if pre == "ct_dedup_redis":
             out.update({"ct_dedup_redis_before_certs_per_wall_s": round(b["frames_per_wall_s"]),
                         "ct_dedup_redis_after_certs_per_wall_s": round(a["frames_per_wall_s"])})
