@@ -11,10 +11,13 @@ asn1crypto's Certificate model, which the tests use as the reference (bench/RESU
 Frames without DER (certstream's lite stream) fall back to issuer + serial number + names: RFC 6962
 requires the precertificate and the certificate to share serial and issuer.
 
-Memory is bounded: the last `max_keys` keys are remembered, in two generations of max_keys/2 (the older
-generation is dropped when the newer fills): 8-byte keys, about 80 bytes each in CPython sets, so the
-default 1,000,000 keys cost ~80 MB at most and cover a few hours of the full stream (precertificate and
-certificate are mostly logged minutes apart).
+The same DER seen again (a precertificate in its second and third log) is recognised by the frame's
+`sha256` fingerprint before any key is computed, so each distinct DER is keyed once.
+
+Memory is bounded: the last `max_keys` keys (TBS keys and fingerprints, ~3 per issuance) are
+remembered, in two generations of max_keys/2 (the older generation is dropped when the newer fills):
+8-byte keys, about 80 bytes each in CPython sets, so the default 1,000,000 keys cost ~80 MB at most and
+cover an hour or more of the full stream (precertificate and certificate are mostly logged minutes apart).
 """
 from __future__ import annotations
 
@@ -86,6 +89,16 @@ def frame_key(leaf: dict) -> bytes | None:
     return hashlib.sha256(b"isn\x00" + text.encode("utf-8", "surrogatepass")).digest()
 
 
+def _fingerprint(value) -> int | None:
+    """The first 8 bytes of a frame's `sha256` ("E0:7C:F6:...", the DER's fingerprint) as an int."""
+    if not isinstance(value, str) or len(value) != 95:
+        return None
+    try:
+        return int(value[:23].replace(":", ""), 16)
+    except ValueError:
+        return None
+
+
 class SeenCertificates:
     """Keys of the last `max_keys` certificates (two generations; see the module docstring)."""
 
@@ -96,13 +109,30 @@ class SeenCertificates:
 
     def seen(self, key: bytes) -> bool:
         """True if `key` was seen within the window; remembers it either way."""
-        k = int.from_bytes(key[:8], "big")     # 64 bits: ~3e-8 chance of any collision among 1M keys
+        return self._seen(int.from_bytes(key[:8], "big"))   # 64 bits: ~3e-8 chance of a collision in 1M
+
+    def _seen(self, k: int) -> bool:
         if k in self.new or k in self.old:
             return True
         if len(self.new) >= self.half:
             self.old, self.new = self.new, set()
         self.new.add(k)
         return False
+
+    def duplicate(self, leaf: dict) -> bool:
+        """Is this frame's certificate another copy of one seen in the window? The same DER again (the
+        same precertificate or certificate in another log) is known by its fingerprint, without computing
+        the key; the fingerprint is remembered too, so each DER is keyed once."""
+        fp = _fingerprint(leaf.get("sha256"))
+        if fp is not None and (fp in self.new or fp in self.old):
+            return True
+        key = frame_key(leaf)
+        if key is None:
+            return False
+        dup = self.seen(key)
+        if fp is not None:
+            self._seen(fp)
+        return dup
 
     def __len__(self) -> int:
         return len(self.new) + len(self.old)

@@ -134,3 +134,19 @@ def test_precert_and_cert_in_two_logs_yield_one_certificate(tmp_path, servers, i
 def test_setting_is_read_from_the_environment():
     assert load_settings({"CT_DEDUP_KEYS": "0"}, dotenv=None).ct_dedup_keys == 0
     assert load_settings({}, dotenv=None).ct_dedup_keys == 1_000_000
+
+
+def test_the_same_der_again_is_known_by_its_fingerprint(issuer, monkeypatch):
+    pre, cert = issuer.issue(["fp.example.com"])
+    lp, lc = leaf_cert_fields(pre), leaf_cert_fields(cert)
+    seen = SeenCertificates(100)
+    keyed = []
+    import scout.producer.certdedup as cd
+    real = cd.frame_key
+    monkeypatch.setattr(cd, "frame_key", lambda leaf: keyed.append(leaf["sha256"]) or real(leaf))
+    results = [seen.duplicate(dict(leaf)) for leaf in (lp, lp, lc, lp, lc, lc)]
+    assert results == [False, True, True, True, True, True]
+    assert keyed == [lp["sha256"], lc["sha256"]]              # each DER keyed once
+    # a frame without a usable fingerprint is still keyed by its DER
+    assert seen.duplicate(dict(lc, sha256="not a fingerprint")) is True
+    assert not SeenCertificates(100).duplicate({"sha256": lp["sha256"]})   # nothing else to key on: new
