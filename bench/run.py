@@ -92,7 +92,7 @@ def main(argv=None) -> int:
                 from bench.ct_dedup_bench import bench_ct_dedup
 
                 log(f"ct_dedup: {P['ct_dedup']} issuances (precertificate + certificate in several logs)")
-                fig.update(bench_ct_dedup(P["ct_dedup"], redis.url(5)))
+                fig.update(bench_ct_dedup(P["ct_dedup"], redis.url(5), rounds=1 if args.quick else 3))
             if want("enqueue"):
                 from bench.enqueue_bench import bench_enqueue
 
