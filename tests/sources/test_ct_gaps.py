@@ -127,7 +127,7 @@ def test_an_outage_of_every_entry_is_not_a_gap(tmp_path, servers, pki):
     srv.pruned = 10 ** 9                                   # the head answers, no entry does: an outage
     lst = write_list(tmp_path, log_list(rfc6962=[("O", "Out log", srv.url)]))
     with Harness(lst, start_at=0, skip_after=2) as h:
-        assert h.wait_until(lambda: h.src.status()[0]["errors"] >= 6, 60)
+        assert h.wait_until(lambda: (h.src.status() or [{}])[0].get("errors", 0) >= 6, 60)   # [] before it starts
         assert h.src.status()[0]["gaps"] == [] and h.src.status()[0]["position"] == 0
         srv.pruned = 0                                      # back: everything is read
         h.wait_for(20, timeout=60)
