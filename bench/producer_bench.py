@@ -56,7 +56,7 @@ def run_producer(frames: list[str], store, watchlist=True, settings=None) -> dic
     # Rates per CPU-second of this thread (other processes on a busy machine do not count); wall-clock
     # rates beside them (with RedisStore they include the waits for Redis).
     return {"seconds": secs, "cpu_seconds": cpu, "frames": c.get("frames", 0), "names": c.get("names", 0),
-            "unique": sink.domains, "names_per_s": c.get("names", 0) / cpu,
+            "unique": sink.domains, "certs_duplicate": c.get("certs_duplicate", 0), "names_per_s": c.get("names", 0) / cpu,
             "frames_per_s": c.get("frames", 0) / cpu, "names_per_wall_s": c.get("names", 0) / secs,
             "frames_per_wall_s": c.get("frames", 0) / secs}
 

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
                 from bench.ct_dedup_bench import bench_ct_dedup
 
                 log(f"ct_dedup: {P['ct_dedup']} issuances (precertificate + certificate in several logs)")
-                fig.update(bench_ct_dedup(P["ct_dedup"], redis.url(5)))
+                fig.update(bench_ct_dedup(P["ct_dedup"], redis.url(5), rounds=1 if args.quick else 3))
             if want("enqueue"):
                 from bench.enqueue_bench import bench_enqueue
 
@@ -243,6 +243,8 @@ ROWS = [
     ("  with RedisStore (CPU s / wall s)", "producer_certs_redis_per_s", "producer_certs_redis_per_wall_s", None, ""),
     ("producer, duplicated full stream certs/s, de-dup (vs off)", "ct_dedup_after_certs_per_s",
      "ct_dedup_before_certs_per_s", "ct_dedup_ratio", ""),
+    ("  with ENRICH=watchlist (CPU s)", "ct_dedup_watchlist_after_certs_per_s",
+     "ct_dedup_watchlist_before_certs_per_s", "ct_dedup_watchlist_ratio", ""),
     ("  with RedisStore (CPU s)", "ct_dedup_redis_after_certs_per_s", "ct_dedup_redis_before_certs_per_s",
      "ct_dedup_redis_ratio", ""),
     ("  with RedisStore (wall s)", "ct_dedup_redis_after_certs_per_wall_s", "ct_dedup_redis_before_certs_per_wall_s",

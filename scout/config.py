@@ -254,7 +254,7 @@ class Settings:
     ct_state_file: str = ""
     ct_lag_alert: float = 600.0         # a CT log this far behind logs a warning (once) and shows lagging; 0 = off
     ct_skip_after: int = 10             # failures in a row fetching one position (log up) before it is a gap
-    ct_dedup_keys: int = 1_000_000      # certificates remembered for precert/cert de-duplication (~100 MB max)
+    ct_dedup_keys: int = 1_000_000      # keys remembered for precert/cert de-duplication (~80 MB max)
     flower_basic_auth: str = ""
     web_basic_auth: str = ""            # user:password for `scout web`; required unless it binds to loopback
     web_host: str = "127.0.0.1"

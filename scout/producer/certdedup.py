@@ -4,16 +4,20 @@ final certificate, each in two or more logs); the producer handles it once.
 The key is what certspotter uses (its issue #76): SHA-256 of the TBSCertificate with the CT poison
 extension (precertificates) and the SCT-list extension (final certificates) removed, then re-encoded.
 The two certificates of one issuance are signed separately, so their fingerprints differ, but what the
-CA certified is the same. DER is walked with asn1crypto's parser (element by element, no schema
-objects: its full Certificate model costs ~1 ms a certificate, this ~20 µs; bench/RESULTS.md).
+CA certified is the same. The DER is walked in place (scout.sources.ct.der, the CT decoder's walk) and
+the shortened TBS encoded with asn1crypto's encoder: ~10 µs a certificate, against ~340 µs through
+asn1crypto's Certificate model, which the tests use as the reference (bench/RESULTS.md).
 
 Frames without DER (certstream's lite stream) fall back to issuer + serial number + names: RFC 6962
 requires the precertificate and the certificate to share serial and issuer.
 
-Memory is bounded: the last `max_keys` keys are remembered, in two generations of max_keys/2 (the older
-generation is dropped when the newer fills): 8-byte keys, about 60 bytes each in CPython sets, so the
-default 1,000,000 keys cost ~60 MB and cover ~3-4 hours of the full stream (precertificate and
-certificate are logged minutes apart).
+The same DER seen again (a precertificate in its second and third log) is recognised by the frame's
+`sha256` fingerprint before any key is computed, so each distinct DER is keyed once.
+
+Memory is bounded: the last `max_keys` keys (TBS keys and fingerprints, ~3 per issuance) are
+remembered, in two generations of max_keys/2 (the older generation is dropped when the newer fills):
+8-byte keys, about 80 bytes each in CPython sets, so the default 1,000,000 keys cost ~80 MB at most and
+cover an hour or more of the full stream (precertificate and certificate are mostly logged minutes apart).
 """
 from __future__ import annotations
 
@@ -22,6 +26,9 @@ import hashlib
 
 from asn1crypto import parser
 
+from scout.sources.ct.der import DerError
+from scout.sources.ct.der import element as der_element
+
 # The encoded OIDs (tag, length, value) of the two extensions CT adds: an Extension is a SEQUENCE whose
 # contents start with its OID, so after the SEQUENCE's 2-4 header bytes these 12 bytes name it.
 _POISON = bytes.fromhex("060a2b06010401d679020403")      # 1.3.6.1.4.1.11129.2.4.3
@@ -29,47 +36,38 @@ _SCT_LIST = bytes.fromhex("060a2b06010401d679020402")    # 1.3.6.1.4.1.11129.2.4
 _SEQUENCE = 16
 
 
-def _is_ct_extension(ext: bytes) -> bool:
-    head = ext[2:16]     # a comparison instead of parsing each extension: 3x faster keys (bench/RESULTS.md)
-    return _POISON in head or _SCT_LIST in head
-
-
 class NotACertificate(ValueError):
     pass
 
 
-def _children(contents: bytes) -> list[bytes]:
-    """The encoded elements one after another in a constructed value's contents."""
-    out, pos = [], 0
-    while pos < len(contents):
-        n = parser.peek(contents[pos:])
-        out.append(contents[pos:pos + n])
-        pos += n
-    return out
-
-
-def _contents(element: bytes) -> tuple[int, int, int, bytes]:
-    class_, method, tag, _header, contents, _trailer = parser.parse(element, strict=True)
-    return class_, method, tag, contents
+def _is_ct_extension(ext: bytes) -> bool:
+    head = ext[2:16]     # a comparison instead of parsing each extension's OID
+    return _POISON in head or _SCT_LIST in head
 
 
 def tbs_key(der: bytes) -> bytes:
     """certspotter's identity of a (pre)certificate: SHA-256 of its TBSCertificate without the poison and
     SCT-list extensions. Raises NotACertificate."""
     try:
-        cert = _contents(der)[3]
-        tbs = cert[:parser.peek(cert)]
-        fields = []
-        for f in _children(_contents(tbs)[3]):
-            if f[0] == 0xA3:                                   # [3] EXPLICIT Extensions
-                exts = _children(_contents(_contents(f)[3])[3])
-                kept = [e for e in exts if not _is_ct_extension(e)]
-                if len(kept) != len(exts):
-                    f = parser.emit(2, 1, 3, parser.emit(0, 1, _SEQUENCE, b"".join(kept)))
-            fields.append(f)
-        return hashlib.sha256(parser.emit(0, 1, _SEQUENCE, b"".join(fields))).digest()
-    except (ValueError, IndexError, TypeError) as e:
-        raise NotACertificate(str(e)) from None
+        _, s, e = der_element(der, 0, len(der))           # Certificate
+        _, ts, te = der_element(der, s, e)                 # TBSCertificate
+        pos = ts
+        while pos < te:
+            tag, cs, ce = der_element(der, pos, te)
+            if tag == 0xA3:                                # [3] EXPLICIT Extensions: the last field
+                _, xs, xe = der_element(der, cs, ce)
+                kept, p = [], xs
+                while p < xe:
+                    q = der_element(der, p, xe)[2]
+                    if not _is_ct_extension(der[p:q]):
+                        kept.append(der[p:q])
+                    p = q
+                exts = parser.emit(2, 1, 3, parser.emit(0, 1, _SEQUENCE, b"".join(kept)))
+                return hashlib.sha256(parser.emit(0, 1, _SEQUENCE, der[ts:pos] + exts + der[ce:te])).digest()
+            pos = ce
+        return hashlib.sha256(der[s:te]).digest()         # no extensions: the TBS as it is
+    except (DerError, IndexError, ValueError) as e:
+        raise NotACertificate(str(e) or type(e).__name__) from None
 
 
 def frame_key(leaf: dict) -> bytes | None:
@@ -91,6 +89,16 @@ def frame_key(leaf: dict) -> bytes | None:
     return hashlib.sha256(b"isn\x00" + text.encode("utf-8", "surrogatepass")).digest()
 
 
+def _fingerprint(value) -> int | None:
+    """The first 8 bytes of a frame's `sha256` ("E0:7C:F6:...", the DER's fingerprint) as an int."""
+    if not isinstance(value, str) or len(value) != 95:
+        return None
+    try:
+        return int(value[:23].replace(":", ""), 16)
+    except ValueError:
+        return None
+
+
 class SeenCertificates:
     """Keys of the last `max_keys` certificates (two generations; see the module docstring)."""
 
@@ -101,13 +109,30 @@ class SeenCertificates:
 
     def seen(self, key: bytes) -> bool:
         """True if `key` was seen within the window; remembers it either way."""
-        k = int.from_bytes(key[:8], "big")     # 64 bits: ~3e-8 chance of any collision among 1M keys
+        return self._seen(int.from_bytes(key[:8], "big"))   # 64 bits: ~3e-8 chance of a collision in 1M
+
+    def _seen(self, k: int) -> bool:
         if k in self.new or k in self.old:
             return True
         if len(self.new) >= self.half:
             self.old, self.new = self.new, set()
         self.new.add(k)
         return False
+
+    def duplicate(self, leaf: dict) -> bool:
+        """Is this frame's certificate another copy of one seen in the window? The same DER again (the
+        same precertificate or certificate in another log) is known by its fingerprint, without computing
+        the key; the fingerprint is remembered too, so each DER is keyed once."""
+        fp = _fingerprint(leaf.get("sha256"))
+        if fp is not None and (fp in self.new or fp in self.old):
+            return True
+        key = frame_key(leaf)
+        if key is None:
+            return False
+        dup = self.seen(key)
+        if fp is not None:
+            self._seen(fp)
+        return dup
 
     def __len__(self) -> int:
         return len(self.new) + len(self.old)

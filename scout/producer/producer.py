@@ -16,7 +16,7 @@ from scout.celery import app
 from scout.config import ConfigError, redact_url
 from scout.counters import Counters
 from scout.names import normalise_domain, root_domain
-from scout.producer.certdedup import SeenCertificates, frame_key
+from scout.producer.certdedup import SeenCertificates
 from scout.producer.nats_sink import NatsSink
 from scout.producer.sinks import CelerySink
 from scout.sources.frames import parse_frame
@@ -59,11 +59,9 @@ class Producer:
         if result.skip:
             c.incr("frames_" + result.skip)
             return
-        if result.leaf is not None and self.certs is not None:   # before any name is normalised
-            key = frame_key(result.leaf)
-            if key is not None and self.certs.seen(key):
-                c.incr("certs_duplicate")
-                return
+        if result.leaf is not None and self.certs is not None and self.certs.duplicate(result.leaf):
+            c.incr("certs_duplicate")          # another copy of one issuance: before any name is normalised
+            return
         if result.truncated:
             c.incr("names_skipped_too_many", result.truncated)
         now = time.time()

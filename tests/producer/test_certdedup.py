@@ -3,11 +3,13 @@ several logs, are processed once (counted as certs_duplicate), by the TBS key ce
 without DER fall back to issuer + serial + names; memory is bounded."""
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
 
 import pytest
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
 from bench.workload import Issuer, fixture_certificates
@@ -47,6 +49,27 @@ def test_precert_and_cert_share_the_key_other_issuances_do_not(issuer):
         tbs_key(b"\x30\x03\x02\x01\x00")
     with pytest.raises(NotACertificate):
         tbs_key(b"")
+    with pytest.raises(NotACertificate):
+        tbs_key(pre[: len(pre) // 2])                        # truncated
+
+
+def reference_key(der: bytes) -> bytes:
+    """The same key through asn1crypto's Certificate model: drop the two extensions, re-encode."""
+    tbs = asn1_x509.Certificate.load(der)["tbs_certificate"]
+    exts = tbs["extensions"]
+    keep = [e for e in exts if e["extn_id"].dotted not in ("1.3.6.1.4.1.11129.2.4.3", "1.3.6.1.4.1.11129.2.4.2")]
+    if len(keep) != len(exts):
+        tbs["extensions"] = asn1_x509.Extensions(keep)
+    return hashlib.sha256(tbs.dump()).digest()
+
+
+def test_fast_key_equals_the_asn1crypto_model(issuer):
+    ders = [base64.b64decode(f["data"]["leaf_cert"]["as_der"]) for f in fixture_certificates()]
+    for _ in range(5):
+        ders += issuer.issue(["one.example.com", "two.example.com"])
+    ders.append(issuer.ca_der)
+    assert [tbs_key(d) for d in ders] == [reference_key(d) for d in ders]
+    assert len({tbs_key(d) for d in ders}) < len(ders)      # the fixture's and the issuer's pairs collapse
 
 
 def test_frame_key_from_der_or_issuer_serial_names(issuer):
@@ -111,3 +134,19 @@ def test_precert_and_cert_in_two_logs_yield_one_certificate(tmp_path, servers, i
 def test_setting_is_read_from_the_environment():
     assert load_settings({"CT_DEDUP_KEYS": "0"}, dotenv=None).ct_dedup_keys == 0
     assert load_settings({}, dotenv=None).ct_dedup_keys == 1_000_000
+
+
+def test_the_same_der_again_is_known_by_its_fingerprint(issuer, monkeypatch):
+    pre, cert = issuer.issue(["fp.example.com"])
+    lp, lc = leaf_cert_fields(pre), leaf_cert_fields(cert)
+    seen = SeenCertificates(100)
+    keyed = []
+    import scout.producer.certdedup as cd
+    real = cd.frame_key
+    monkeypatch.setattr(cd, "frame_key", lambda leaf: keyed.append(leaf["sha256"]) or real(leaf))
+    results = [seen.duplicate(dict(leaf)) for leaf in (lp, lp, lc, lp, lc, lc)]
+    assert results == [False, True, True, True, True, True]
+    assert keyed == [lp["sha256"], lc["sha256"]]              # each DER keyed once
+    # a frame without a usable fingerprint is still keyed by its DER
+    assert seen.duplicate(dict(lc, sha256="not a fingerprint")) is True
+    assert not SeenCertificates(100).duplicate({"sha256": lp["sha256"]})   # nothing else to key on: new

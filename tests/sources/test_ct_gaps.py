@@ -58,12 +58,12 @@ def test_restart_resumes_without_gaps_and_reads_v1_state(tmp_path, servers, pki)
     lst = write_list(tmp_path, log_list(rfc6962=[("R", "R log", srv.url)]))
     state = str(tmp_path / "ct-state.json")
     with Harness(lst, state_file=state, start_at=0) as h:
-        h.wait_for(60)
-        assert h.wait_until(lambda: h.src.status()[0]["position"] == 60)
+        h.wait_for(60, timeout=60)
+        assert h.wait_until(lambda: h.src.status()[0]["position"] == 60, 60)
     srv.append(items(pki, "down", 25))                       # logged while we were down
     with Harness(lst, state_file=state, start_at=None) as h2:
-        h2.wait_for(25)
-        assert h2.wait_until(lambda: h2.src.status()[0]["position"] == 85)
+        h2.wait_for(25, timeout=60)
+        assert h2.wait_until(lambda: h2.src.status()[0]["position"] == 85, 60)
         assert h2.src.status()[0]["gaps"] == []
     assert sorted(indexes(h.frames)) == list(range(60)) and sorted(indexes(h2.frames)) == list(range(60, 85))
     doc = json.loads(open(state).read())
@@ -73,8 +73,8 @@ def test_restart_resumes_without_gaps_and_reads_v1_state(tmp_path, servers, pki)
     # a state file written before ranges existed (v1) is read: it resumes at its next_index
     open(state, "w").write(json.dumps({"version": 1, "saved_at": 1.0, "logs": {key: {"next_index": 80, "name": "R log"}}}))
     with Harness(lst, state_file=state, start_at=None) as h3:
-        h3.wait_for(5)
-        assert h3.wait_until(lambda: h3.src.status()[0]["position"] == 85)
+        h3.wait_for(5, timeout=60)
+        assert h3.wait_until(lambda: h3.src.status()[0]["position"] == 85, 60)
     assert sorted(indexes(h3.frames)) == [80, 81, 82, 83, 84]
     assert load_states(state)[key].ranges() == [[80, 85]]
 
@@ -87,8 +87,8 @@ def test_pruned_and_unservable_entries_become_reported_gaps(tmp_path, servers, p
     lst = write_list(tmp_path, log_list(rfc6962=[("P", "Pruned log", srv.url)], tiled=[("T", "Tiled log", tsrv.url)]))
     state = str(tmp_path / "ct-state.json")
     with Harness(lst, state_file=state, start_at=0, skip_after=3) as h:
-        h.wait_for(59 + 266, timeout=60)
-        assert h.wait_until(lambda: [s["position"] for s in h.src.status()] == [100, 3 * 256 + 10], 30)
+        h.wait_for(59 + 266, timeout=120)
+        assert h.wait_until(lambda: [s["position"] for s in h.src.status()] == [100, 3 * 256 + 10], 60)
         status = {s["name"]: s for s in h.src.status()}
     assert sorted(indexes(h.frames)) == [i for i in range(40, 100) if i != 57]
     assert sorted(indexes(h.frames, "tiled")) == list(range(512, 3 * 256 + 10))
@@ -102,7 +102,7 @@ def test_pruned_and_unservable_entries_become_reported_gaps(tmp_path, servers, p
     assert states["Tiled log"].ranges() == [[512, 778]]
     # the gaps survive a restart: still reported, and nothing is read twice
     with Harness(lst, state_file=state, start_at=None, skip_after=3) as h2:
-        assert h2.wait_until(lambda: len(h2.src.status()) == 2 and all(s["tree_size"] for s in h2.src.status()))
+        assert h2.wait_until(lambda: len(h2.src.status()) == 2 and all(s["tree_size"] for s in h2.src.status()), 60)
         time.sleep(0.3)
         status2 = {s["name"]: s for s in h2.src.status()}
         store = MemoryStore()
@@ -127,10 +127,11 @@ def test_an_outage_of_every_entry_is_not_a_gap(tmp_path, servers, pki):
     srv.pruned = 10 ** 9                                   # the head answers, no entry does: an outage
     lst = write_list(tmp_path, log_list(rfc6962=[("O", "Out log", srv.url)]))
     with Harness(lst, start_at=0, skip_after=2) as h:
-        assert h.wait_until(lambda: h.src.status()[0]["errors"] >= 6, 20)
+        assert h.wait_until(lambda: (h.src.status() or [{}])[0].get("errors", 0) >= 6, 60)   # [] before it starts
         assert h.src.status()[0]["gaps"] == [] and h.src.status()[0]["position"] == 0
         srv.pruned = 0                                      # back: everything is read
-        h.wait_for(20)
+        h.wait_for(20, timeout=60)
+        assert h.wait_until(lambda: h.src.status()[0]["position"] == 20, 60)
     assert sorted(indexes(h.frames)) == list(range(20)) and h.counters.get("ct_gaps") == 0
 
 
