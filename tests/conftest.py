@@ -110,18 +110,37 @@ def redis_url():
     yield from emptied_redis(redis_db(13))
 
 
-@pytest.fixture(scope="session")
-def dns_server(tmp_path_factory):
-    """nsd on loopback serving tests/zones.py; -> 'host:port' for DNS_SERVER."""
-    from tests.servers.dns_nsd import find_nsd, nsd_server
-    from tests.support.zones import zone_texts
+def need_nsd() -> None:
+    """Skip the test when nsd is not installed (fail under CI: scripts/setup.sh installs it)."""
+    from tests.servers.dns_nsd import find_nsd
 
     if not find_nsd():
         if os.environ.get("CI"):
             pytest.fail("nsd is not installed (scripts/setup.sh installs it)")
-        pytest.skip("nsd not installed")
+        pytest.skip("nsd not installed (apt-get install nsd)")
+
+
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory):
+    """nsd on loopback serving tests/support/zones.py; -> 'host:port' for DNS_SERVER."""
+    from tests.servers.dns_nsd import nsd_server
+    from tests.support.zones import zone_texts
+
+    need_nsd()
     with nsd_server(zone_texts(), tmp_path_factory.mktemp("nsd")) as port:
         yield f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+def rdap(tmp_path):
+    """A local RDAP server behind bootstrap files for every TLD the tests use; `.env` holds the WHOIS
+    settings that point scout at it (loopback only). Unrouted names: not_found."""
+    from tests.servers.rdap import RdapServer, rdap_bootstrap
+
+    server = RdapServer().start()
+    server.env = rdap_bootstrap(tmp_path, server.base)
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -147,6 +166,18 @@ def scout_env(**overrides) -> dict:
     return env
 
 
+def worker_command(env: dict, stage: str, label: str, ip: str | None = None,
+                   concurrency: int | None = None) -> list[str]:
+    """The command line `scout worker STAGE [--ip IP]` runs, under `env`'s settings, with a node name
+    unique to this test run (`label`) so that workers of two runs never answer each other."""
+    from scout.cli.worker import worker_argv
+    from scout.config import load_settings
+
+    extra = ["-c", str(concurrency)] if concurrency else []
+    argv = worker_argv(load_settings(env, None), stage, ip, extra)
+    return [a.replace("%h", f"{label}-{os.getpid()}") if "%h" in a else a for a in argv]
+
+
 class Workers(ProcessGroup):
     """Real `celery worker` processes, one per stage, started with `scout worker`'s command lines."""
 
@@ -154,15 +185,8 @@ class Workers(ProcessGroup):
         super().__init__(env, tmp, log_prefix="worker-")
 
     def start(self, stage: str, ip: str | None = None, concurrency: int | None = None, name: str | None = None):
-        from scout.cli.worker import worker_argv
-        from scout.config import load_settings
-
-        s = load_settings(self.env, None)
-        extra = ["-c", str(concurrency)] if concurrency else []
-        argv = worker_argv(s, stage, ip, extra)
         label = name or f"{stage}{'-' + ip if ip else ''}"
-        argv = [a.replace("%h", f"{label}-{os.getpid()}") if "%h" in a else a for a in argv]
-        return self.start_argv(argv, label)
+        return self.start_argv(worker_command(self.env, stage, label, ip, concurrency), label)
 
     def start_all_stages(self):
         for stage in ("dns", "whois", "save"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import read_documents, run_scout, scout_env
-from tests.ops.test_ops import NAMES, ops_redis, rdap, recording  # noqa: F401 - fixtures
+from tests.ops.test_ops import NAMES, ops_redis, recording  # noqa: F401 - fixtures
 
 WHOIS_STATUSES = ("ok", "not_found")
 

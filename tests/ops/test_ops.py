@@ -22,6 +22,7 @@ import pytest
 from scout.config import _VARS, Settings, load_settings, read_dotenv
 from tests.conftest import (ROOT, emptied_redis, redis_db, free_port, need_service, read_documents, run_scout, scout_env,
                             validate_documents, wait_for)
+from tests.support.feed import dns_entries_file, produce
 from tests.support.zones import EXPECTED
 
 OPS_REDIS = redis_db(3)
@@ -35,15 +36,8 @@ NAMES = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn.
 # ------------------------------------------------------------------ helpers
 
 def recording(path: Path, names: list[str]) -> Path:
-    """A certstream recording (domains-only frames) of `names`."""
-    path.write_text(json.dumps({"message_type": "dns_entries", "data": names}) + "\n")
-    return path
-
-
-def produce(env: dict, rec: Path) -> dict:
-    r = run_scout(["produce", "--source", str(rec)], env, timeout=60)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    """A certstream recording of `names` in one domains-only frame."""
+    return dns_entries_file(path, [names])
 
 
 def scout_ok(args: list[str], env: dict, timeout: float = 60) -> str:
@@ -72,17 +66,6 @@ def doc_status(out: Path, name: str) -> str | None:
 @pytest.fixture
 def ops_redis():
     yield from emptied_redis(OPS_REDIS)
-
-
-@pytest.fixture
-def rdap(tmp_path):
-    """A local RDAP server behind bootstrap files for every TLD of the test names; unrouted: not_found."""
-    from tests.servers.rdap import RdapServer, rdap_bootstrap
-
-    server = RdapServer().start()
-    server.env = rdap_bootstrap(tmp_path, server.base)
-    yield server
-    server.stop()
 
 
 class Flower:

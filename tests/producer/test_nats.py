@@ -22,6 +22,9 @@ import pytest
 
 from tests.conftest import (FIXTURE, emptied_redis, fixture_domains, redis_db, free_port, need_service, port_open, read_documents, run_scout,
                             scout_env, validate_documents, wait_for)
+from tests.servers.rdap import rdap_bootstrap
+from tests.support import feed
+from tests.support.feed import recording
 
 REDIS_DB_URL = redis_db(7)      # this test area's Redis database
 SHARED_NATS = "nats://127.0.0.1:4222"
@@ -32,9 +35,7 @@ SHARED_NATS = "nats://127.0.0.1:4222"
 def synthetic_recording(path: Path, count: int, tag: str, per_frame: int = 20) -> set[str]:
     """dns_entries frames of `count` names under a wildcard zone nsd answers for."""
     names = [f"{tag}{i}.preview-pages.example" for i in range(count)]
-    with path.open("w") as f:
-        for i in range(0, count, per_frame):
-            f.write(json.dumps({"message_type": "dns_entries", "data": names[i:i + per_frame]}) + "\n")
+    recording(path, names, per_frame)
     return set(names)
 
 
@@ -94,14 +95,9 @@ def stream():
 @pytest.fixture(scope="module")
 def local_whois(tmp_path_factory):
     """WHOIS settings that cannot reach anything but a closed loopback port."""
-    d = tmp_path_factory.mktemp("bootstrap")
-    base = "http://127.0.0.1:9/"
-    for name, entry in (("dns.json", ["example", "test", "invalid", "com", "net", "org"]),
-                        ("ipv4.json", ["0.0.0.0/0"]), ("ipv6.json", ["::/0"])):
-        (d / name).write_text(json.dumps({"version": "1.0", "publication": "2026-11-01T00:00:00Z",
-                                          "description": "test", "services": [[entry, [base]]]}))
-    return {"RDAP_BOOTSTRAP_DIR": str(d), "WHOIS_REFERRAL_SERVER": "127.0.0.1:9", "WHOIS_MIN_SCORE": "100000",
-            "WHOIS_TIMEOUT": "1s"}
+    env = rdap_bootstrap(tmp_path_factory.mktemp("whois"), "http://127.0.0.1:9/")
+    return {"RDAP_BOOTSTRAP_DIR": env["RDAP_BOOTSTRAP_DIR"], "WHOIS_REFERRAL_SERVER": "127.0.0.1:9",
+            "WHOIS_MIN_SCORE": "100000", "WHOIS_TIMEOUT": "1s"}
 
 
 def base_env(tmp_path, dns_server, local_whois, nats_env, **extra) -> dict:
@@ -109,12 +105,9 @@ def base_env(tmp_path, dns_server, local_whois, nats_env, **extra) -> dict:
                      **local_whois, **nats_env, **extra)
 
 
-def produce(env: dict, source: Path, cwd: Path, timeout: float = 120) -> dict:
+def produce(env: dict, source: Path) -> dict:
     """`scout produce --sink nats --source FILE` without a broker or Redis; -> its counters."""
-    r = subprocess.run([sys.executable, "-m", "scout", "produce", "--sink", "nats", "--source", str(source)],
-                       env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return feed.produce(env, source, "--sink", "nats")
 
 
 class BridgeProc:
@@ -170,7 +163,7 @@ def test_fixture_through_nats_two_bridges(tmp_path, dns_server, local_whois, bro
         await js.publish(stream["NATS_SUBJECT"], b"not a domain", stream=stream["NATS_STREAM"])
 
     nats_call(SHARED_NATS, garbage)
-    counts = produce(env, FIXTURE, tmp_path)
+    counts = produce(env, FIXTURE)
     expected = fixture_domains()
     assert counts["nats_published"] == counts["unique"] == len(expected)
     assert not any(k.startswith("dropped") for k in counts), counts
@@ -201,12 +194,12 @@ def test_backlog_survives_producer_restart_and_bridge_sigkill(tmp_path, dns_serv
     names = synthetic_recording(tmp_path / "names.jsonl", 300, "k")
     env = base_env(tmp_path, dns_server, local_whois, stream, BATCH_SIZE=5, NATS_ACK_WAIT="2s",
                    NATS_MAX_AGE="2h", NATS_MAX_BYTES=50_000_000)
-    first = produce(env, tmp_path / "names.jsonl", tmp_path)
+    first = produce(env, tmp_path / "names.jsonl")
     assert first["nats_published"] == 300
     assert stream_messages(SHARED_NATS, stream["NATS_STREAM"]) == 300
 
     # The producer restarts (its own de-duplication memory is gone): the backlog stays.
-    second = produce(dict(env, NATS_MAX_AGE="3h"), tmp_path / "names.jsonl", tmp_path)
+    second = produce(dict(env, NATS_MAX_AGE="3h"), tmp_path / "names.jsonl")
     assert second["nats_published"] == 300
     assert stream_messages(SHARED_NATS, stream["NATS_STREAM"]) == 600
 
@@ -296,7 +289,7 @@ def test_nats_server_restart(tmp_path, dns_server, local_whois, broker, private_
     out = tmp_path / "out"
 
     before = synthetic_recording(tmp_path / "before.jsonl", 60, "b")
-    assert produce(env, tmp_path / "before.jsonl", tmp_path)["nats_published"] == 60
+    assert produce(env, tmp_path / "before.jsonl")["nats_published"] == 60
     wait_for(lambda: before <= set(read_documents(out)), timeout=60, message="domains published before the restart")
 
     private_nats.stop()

@@ -9,20 +9,19 @@ Issue 8: lookups ordered by watchlist urgency on Redis priorities, WHOIS_MIN_SCO
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 
 import pytest
 
-from tests.conftest import (FIXTURE, emptied_redis, read_documents, run_scout, scout_env, validate_documents,
-                            wait_for)
+from tests.conftest import (FIXTURE, emptied_redis, fixture_domains, need_nsd, read_documents, run_scout, scout_env,
+                            validate_documents, wait_for)
 from tests.servers.base import ALLOW_NETWORKS, start_on_referral_port
-from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
-from tests.servers.rdap import ARIN_8_8_8
-from tests.support.whois import (REDIS_DB5, TimedRdap, TimedWhois43, counters, dns_entries_file, forget_seen,
-                                 public_zones, route_of, start_core, start_lookup_cli,
-                                 write_bootstrap, wstatus)
+from tests.servers.dns_nsd import start_nsd, stop_nsd
+from tests.servers.rdap import ARIN_8_8_8, write_bootstrap
+from tests.support.feed import dns_entries_file, produce
+from tests.support.whois import (REDIS_DB5, TimedRdap, TimedWhois43, counters, forget_seen, public_zones, route_of,
+                                 start_core, start_lookup_cli, wstatus)
 
 FIXTURE_RDAP_TLDS = ("example", "test", "invalid")   # com, net, org go to port 43
 
@@ -58,10 +57,7 @@ def port43():
 @pytest.fixture(scope="module")
 def public_dns(tmp_path_factory):
     """nsd for the IP WHOIS tests: public-looking addresses under com./net./org. and Cymru answers."""
-    if not find_nsd():
-        if os.environ.get("CI"):
-            pytest.fail("nsd is not installed (scripts/setup.sh installs it)")
-        pytest.skip("nsd not installed")
+    need_nsd()
     zones = public_zones(
         {"com.": ["ip-a 300 IN A 8.8.8.8", "ip-b 300 IN A 8.8.8.9", "ip-c 300 IN A 8.8.8.8",
                   "mail.ip-c 300 IN A 8.8.8.9"],
@@ -84,25 +80,6 @@ def make_env(tmp_path, redis_url, dns, rdap, port43, tlds, **extra):
                BATCH_SIZE=8, TASK_MAX_RETRIES=3)
     env.update(extra)
     return scout_env(**env)
-
-
-def produce(env, source) -> dict:
-    r = run_scout(["produce", "--source", str(source)], env, timeout=120)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-def fixture_domains() -> set[str]:
-    from scout.sources.frames import parse_frame
-    from scout.names import normalise_domain
-
-    out = set()
-    for line in open(FIXTURE):
-        for raw in parse_frame(line).names:
-            name, _ = normalise_domain(raw, True)
-            if name:
-                out.add(name)
-    return out
 
 
 def docs_of(env) -> dict[str, dict]:
