@@ -214,8 +214,10 @@ def test_ledger_sends_again_what_the_broker_lost_while_the_producer_runs(tmp_pat
     producer's sweeper sends them again LEDGER_TIMEOUT after they were enqueued, and every one is saved.
     Domains saved normally leave the ledger, so nothing is sent twice."""
     out = tmp_path / "out"
+    # LEDGER_TIMEOUT leaves the test time to see every batch queued and to lose them all before the
+    # sweeper may send any again (a loaded machine can take seconds to get there).
     env = scout_env(BROKER_URL=rel_redis, OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=10,
-                    LEDGER_TIMEOUT="4s", WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9")
+                    LEDGER_TIMEOUT="10s", WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9")
     store = RedisStore(rel_redis)
     names = [f"l{i}.preview-pages.example" for i in range(60)]
     server = ReplayServer(recording(tmp_path / "s.jsonl", names, per_frame=5), rate=100).start()
@@ -226,19 +228,19 @@ def test_ledger_sends_again_what_the_broker_lost_while_the_producer_runs(tmp_pat
         assert _lose_queued_messages(rel_redis) == len(names) // 10
         lost_at = time.monotonic()
         procs.append(start_worker(env, tmp_path, "all", "all", concurrency=8))
-        wait_for(lambda: set(read_documents(out)) == set(names), timeout=40,
+        wait_for(lambda: set(read_documents(out)) == set(names), timeout=90,
                  message="the lost domains sent again and saved")
         assert time.monotonic() - lost_at >= 2               # by the sweeper after the timeout, not before
         assert store.counters()["ledger_resent"] == len(names)
-        wait_for(lambda: store.in_flight(time.time()) == (0, 0), timeout=10, message="the ledger empty")
+        wait_for(lambda: store.in_flight(time.time()) == (0, 0), timeout=30, message="the ledger empty")
 
         # Business as usual: saved domains leave the ledger, nothing is re-sent.
         more = [f"m{i}.preview-pages.example" for i in range(30)]
         server.stop()
         server = ReplayServer(recording(tmp_path / "s2.jsonl", more, per_frame=5), rate=100, port=server.port).start()
         servers.append(server)
-        wait_for(lambda: set(read_documents(out)) == set(names) | set(more), timeout=40, message="the next domains")
-        time.sleep(6)                                        # longer than LEDGER_TIMEOUT: a sweep ran
+        wait_for(lambda: set(read_documents(out)) == set(names) | set(more), timeout=60, message="the next domains")
+        time.sleep(11)                                       # longer than LEDGER_TIMEOUT: a sweep ran
         assert store.counters()["ledger_resent"] == len(names)
         assert store.in_flight(time.time()) == (0, 0)
         stop_gracefully(producer)
@@ -454,20 +456,25 @@ def test_backpressure_drops_without_marking_seen_and_picks_up_later(tmp_path, re
     names = [f"b{i}.preview-pages.example" for i in range(200)]
     rec = recording(tmp_path / "s.jsonl", names)
 
+    store = RedisStore(rel_redis)
+
     def stream(env, log):
+        # Stopped once the producer has read every name (its counters reach the store every 5 s), not
+        # a second after the server sent them: on a loaded machine the producer may still be reading.
+        names_before = store.counters().get("producer:names", 0)
         server = ReplayServer(rec, rate=20).start()
         producer = scout_proc(["produce", "--url", server.url("/domains-only")], env, log)
         with reading(producer, server):
-            wait_for(lambda: server.frames_sent >= len(names) // 5, timeout=60, message="the stream sent")
-            time.sleep(1.0)
+            wait_for(lambda: store.counters().get("producer:names", 0) - names_before >= len(names), timeout=90,
+                     message="the producer read the whole stream")
             stdout, _ = stop_gracefully(producer)
         assert producer.returncode == 0, log.read_text()[-3000:]
         return json.loads(stdout.strip().splitlines()[-1])
 
     counts = stream(env, tmp_path / "p1.log")
-    assert counts["dropped_backlog"] > 100
-    # The backlog, plus what arrived before the next backlog check (every 0.5 s, 100 names/s here).
-    assert 20 <= counts["enqueued"] <= 20 + 50 + 10
+    # The backlog, plus what arrived before the next backlog check (every 0.5 s, 100 names/s here: about
+    # 70 on a quiet machine; a loaded one checks later, so the bound is only "well before the end").
+    assert counts["dropped_backlog"] > 100 and 20 <= counts["enqueued"] < 100
     assert counts["enqueued"] + counts["dropped_backlog"] == len(names)
     assert (tmp_path / "p1.log").read_text().count("above MAX_BACKLOG") == 1
     import redis
