@@ -31,6 +31,9 @@ from tests.servers.processes import reading, stop_gracefully
 from tests.servers.rdap import rdap_bootstrap
 from tests.support.zones import EXPECTED, zone_texts
 
+# Every test here kills, restarts or starves real processes: long end-to-end tests (`-m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 SERVED = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn.example.net", "saas.example.com"]
 
 

@@ -238,6 +238,7 @@ def test_compose_file_and_dockerfile_pass_their_linters(tmp_path):
 
 # ------------------------------------------------------------------ failed tasks, retried by hand
 
+@pytest.mark.slow
 def test_dns_failure_goes_to_failed_store_and_retry_by_hand_saves(tmp_path, ops_redis, dns_server, rdap, workers):
     out = tmp_path / "out"
     common = dict(BROKER_URL=ops_redis, OUTPUT_DIR=out, TASK_MAX_RETRIES=1, WHOIS_MIN_SCORE=1000,
@@ -269,6 +270,7 @@ def test_dns_failure_goes_to_failed_store_and_retry_by_hand_saves(tmp_path, ops_
     assert "0 failed task(s)" in scout_ok(["failed", "list"], good)
 
 
+@pytest.mark.slow
 def test_save_failure_goes_to_failed_store_and_retry_by_hand_writes(tmp_path, ops_redis, dns_server, rdap, workers):
     out = tmp_path / "out"
     out.write_text("not a directory: the output folder cannot be written\n")
@@ -294,6 +296,7 @@ def test_save_failure_goes_to_failed_store_and_retry_by_hand_writes(tmp_path, op
     assert failed_entries() == []
 
 
+@pytest.mark.slow
 def test_former_two_step_whois_chain_failed_entries_and_queued_messages_still_run(
         tmp_path, ops_redis, dns_server, rdap, workers):
     """A version whose chain was dns -> domain_whois -> ip_whois -> save left a failed entry (stage
@@ -334,6 +337,7 @@ def test_former_two_step_whois_chain_failed_entries_and_queued_messages_still_ru
     validate_documents(read_documents(out))
 
 
+@pytest.mark.slow
 def test_flower_stats_and_a_failed_whois_lookup(tmp_path, ops_redis, dns_server, rdap, workers):
     """Flower watches real per-queue workers; two WHOIS lookups are rate limited until they run out of
     retries, one is retried with `scout failed retry`, the other through Flower's async-apply."""
@@ -440,6 +444,7 @@ def rabbit_vhost():
     subprocess.run([ctl, "delete_vhost", vhost], capture_output=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_rabbitmq_broker_runs_the_pipeline_with_priorities(tmp_path, ops_redis, rabbit_vhost, dns_server, rdap,
                                                            workers):
     out = tmp_path / "out"

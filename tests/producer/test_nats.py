@@ -150,6 +150,7 @@ def bridges():
 
 # ------------------------------------------------------------------ end to end
 
+@pytest.mark.slow
 def test_fixture_through_nats_two_bridges(tmp_path, dns_server, local_whois, broker, stream, workers, bridges):
     """producer -> NATS -> two bridges on one durable consumer -> a real worker -> files: every domain
     once, with its certificate facts; a message that is not a domain is dropped and counted."""
@@ -187,6 +188,7 @@ def test_fixture_through_nats_two_bridges(tmp_path, dns_server, local_whois, bro
     assert docs["shop-example-login.example"]["a_records"] == ["198.51.100.10"]
 
 
+@pytest.mark.slow
 def test_backlog_survives_producer_restart_and_bridge_sigkill(tmp_path, dns_server, local_whois, broker,
                                                             stream, workers, bridges):
     """A backlog published with no bridge running is kept across a producer restart (not purged,
@@ -278,6 +280,7 @@ def private_nats(tmp_path):
     s.stop()
 
 
+@pytest.mark.slow
 def test_nats_server_restart(tmp_path, dns_server, local_whois, broker, private_nats, workers, bridges):
     """NATS restarts: the bridge reconnects; a producer that publishes while it is down buffers and
     delivers once it is back; the backlog is processed."""
@@ -314,6 +317,7 @@ def test_nats_server_restart(tmp_path, dns_server, local_whois, broker, private_
     assert c["enqueued"] == 140 and c.get("nats_reconnected", 0) >= 1, c
 
 
+@pytest.mark.slow
 def test_run_with_nats_sink_in_one_process(tmp_path, dns_server, local_whois, stream):
     """`scout run --source` with SINK=nats and no broker: producer, JetStream, an in-process bridge and
     embedded workers; it exits once every published domain is saved."""

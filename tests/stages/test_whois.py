@@ -94,6 +94,7 @@ def pending(docs) -> list[str]:
 
 # ---------------------------------------------------------------- issue 3: pending, landing, caches
 
+@pytest.mark.slow
 def test_documents_saved_pending_then_completed_and_repeat_run_costs_no_query(
         tmp_path, redis5, dns_server, rdap, port43, workers):
     from scout.names import root_domain
@@ -223,6 +224,7 @@ def test_lookup_worker_start_refreshes_bootstrap_in_background(tmp_path, monkeyp
 
 # ---------------------------------------------------------------- embedded replay: complete documents
 
+@pytest.mark.slow
 def test_embedded_replay_ends_with_complete_documents(tmp_path, dns_server, rdap, port43):
     """`scout run --source` (no broker, no Redis) returns only once the lookups it started have landed."""
     env = make_env(tmp_path, "", dns_server, rdap, port43, FIXTURE_RDAP_TLDS, DOMAIN_WHOIS_RATE="50ms")
@@ -242,6 +244,7 @@ def test_embedded_replay_ends_with_complete_documents(tmp_path, dns_server, rdap
 
 # ---------------------------------------------------------------- rate limits, 429, IP network cache
 
+@pytest.mark.slow
 def test_rate_limit_429_retry_and_ip_network_cache(tmp_path, redis5, public_dns, rdap, port43, workers):
     interval = 0.3
     rdap.route("/reg/domain/busy.com", "too_many", retry_after=2)
@@ -317,6 +320,7 @@ def test_rate_limit_429_retry_and_ip_network_cache(tmp_path, redis5, public_dns,
 
 # ---------------------------------------------------------------- WHOIS_IPS: one queue and source per address
 
+@pytest.mark.slow
 def test_whois_ips_queue_per_address_and_bound_sockets(tmp_path, redis5, public_dns, port43, workers):
     ips = ["127.0.0.2", "127.0.0.3"]
     from scout.cli.worker import check_bindable
@@ -364,6 +368,7 @@ def test_whois_ips_queue_per_address_and_bound_sockets(tmp_path, redis5, public_
 
 # ---------------------------------------------------------------- WHOIS_MAX_BACKLOG
 
+@pytest.mark.slow
 def test_backlog_bound_marks_new_roots_skipped_and_counts_them(tmp_path, redis5, dns_server, rdap, port43,
                                                                workers):
     from scout.names import root_domain
@@ -413,6 +418,7 @@ watched_domains:
 """
 
 
+@pytest.mark.slow
 def test_high_score_roots_are_looked_up_first(tmp_path, redis5, public_dns, rdap, port43, workers):
     wl = tmp_path / "watchlist.yaml"
     wl.write_text(WATCHLIST)
@@ -437,6 +443,7 @@ def test_high_score_roots_are_looked_up_first(tmp_path, redis5, public_dns, rdap
     assert set(order[:3]) == set(tiers[2]) and set(order[3:7]) == set(tiers[1]) and set(order[7:]) == set(tiers[0]), order
 
 
+@pytest.mark.slow
 def test_whois_min_score_and_enrich_watchlist(tmp_path, public_dns, rdap, port43):
     wl = tmp_path / "watchlist.yaml"
     wl.write_text(WATCHLIST)

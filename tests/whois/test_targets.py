@@ -542,6 +542,7 @@ def redis11():
     yield from emptied_redis(redis_db(11))
 
 
+@pytest.mark.slow
 def test_scout_run_with_hostile_answers_and_unreachable_registrars_lands_every_document(
         tmp_path, redis11, rdap, w43, canaries, nsd_port, boot):
     """Default WHOIS settings (WHOIS_TIMEOUT 10s, one lookup a second): registries whose answers point at
