@@ -55,6 +55,13 @@ def produce_file(env: dict, names: list[str], tmp: Path, per_frame: int = 5) -> 
     return produce(env, recording(tmp / f"rec-{len(list(tmp.glob('rec-*')))}.jsonl", names, per_frame))
 
 
+def read_everything(log: Path, unique: int) -> None:
+    """Until the producer's summary line (every STATS_INTERVAL) says it has read `unique` new domains: a
+    loaded machine may still be reading a second after the server sent the last frame."""
+    wait_for(lambda: f"unique={unique} " in log.read_text(errors="replace"), timeout=90,
+             message=f"the producer's log showing unique={unique}")
+
+
 def lock_roots(out: Path, roots) -> list[int]:
     """Hold the save stage's own lock (flock on each root's directory): save tasks block mid-task."""
     fds = []
@@ -383,14 +390,14 @@ def test_sigterm_producer_enqueues_what_it_buffered(tmp_path, rel_redis, dns_ser
     """Batches wait up to BATCH_LINGER=60s in the producer: SIGTERM sends them before it exits."""
     out = tmp_path / "out"
     env = scout_env(BROKER_URL=rel_redis, OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=1000,
-                    BATCH_LINGER="60s", WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9")
+                    BATCH_LINGER="60s", WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9",
+                    STATS_INTERVAL="200ms")
     procs.append(start_worker(env, tmp_path, "all", "all", concurrency=8))
     names = [f"t{i}.preview-pages.example" for i in range(60)]
     server = ReplayServer(recording(tmp_path / "s.jsonl", names), rate=100).start()
     producer = scout_proc(["produce", "--url", server.url("/domains-only")], env, tmp_path / "producer.log")
     with reading(producer, server):
-        wait_for(lambda: server.frames_sent >= 12, timeout=30, message="the stream sent")
-        time.sleep(1.0)
+        read_everything(tmp_path / "producer.log", len(names))
         assert not read_documents(out)                      # all still buffered in the producer
         stdout, _ = stop_gracefully(producer)
     assert producer.returncode == 0
@@ -405,13 +412,12 @@ def test_sigterm_scout_run_saves_what_it_buffered_without_a_broker(tmp_path, dns
     exits, WHOIS answers included."""
     out = tmp_path / "out"
     env = scout_env(OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=1000, BATCH_LINGER="60s",
-                    **rdap_bootstrap(tmp_path, rdap.base))
+                    STATS_INTERVAL="200ms", **rdap_bootstrap(tmp_path, rdap.base))
     names = [f"e{i}.preview-pages.example" for i in range(60)] + SERVED
     server = ReplayServer(recording(tmp_path / "s.jsonl", names), rate=100).start()
     proc = scout_proc(["run", "--url", server.url("/domains-only")], env, tmp_path / "run.log")
     with reading(proc, server):
-        wait_for(lambda: server.frames_sent >= len(names) // 5, timeout=30, message="the stream sent")
-        time.sleep(1.0)
+        read_everything(tmp_path / "run.log", len(names))
         assert not read_documents(out)                      # all still in the producer's batch
         stop_gracefully(proc, 90)
     assert proc.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
