@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import (FIXTURE, emptied_redis, fixture_domains, redis_db, free_port, need_service, port_open, read_documents, run_scout,
                             scout_env, validate_documents, wait_for)
 from tests.servers.rdap import rdap_bootstrap
+from tests.servers.traps import SlowProxy
 from tests.support import feed
 from tests.support.feed import recording
 
@@ -221,12 +222,19 @@ def test_backlog_survives_producer_restart_and_bridge_sigkill(tmp_path, dns_serv
 
     worker_env = dict(env, BROKER_URL=broker)
     workers(worker_env).start("all", concurrency=8)
-    b1 = bridges(worker_env, tmp_path, "killed")
-    # Kill it mid-stream: some messages acknowledged, many not yet.
-    info = wait_for(lambda: (lambda i: i if i.ack_floor.stream_seq >= 50 else None)(
-        consumer_state(SHARED_NATS, stream["NATS_STREAM"])), timeout=30, interval=0.01,
-        message="the first bridge acknowledged some messages")
-    b1.kill()
+    # The first bridge reaches the broker through a proxy that delays each request 50 ms: the 600
+    # messages take it well over 10 s, so the kill lands mid-backlog however loaded the machine is.
+    host, port = broker.split("//", 1)[1].split("/", 1)[0].split(":")
+    proxy = SlowProxy(host, int(port), delay=0.05).start()
+    slow_broker = broker.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")
+    try:
+        b1 = bridges(dict(worker_env, BROKER_URL=slow_broker), tmp_path, "killed")
+        # Kill it mid-stream: some messages acknowledged, many not yet.
+        wait_for(lambda: consumer_state(SHARED_NATS, stream["NATS_STREAM"]).ack_floor.stream_seq >= 50, timeout=60,
+                 message="the first bridge acknowledged some messages")
+        b1.kill()
+    finally:
+        proxy.stop()
     info = consumer_state(SHARED_NATS, stream["NATS_STREAM"])
     assert info.ack_floor.stream_seq < 600, "the bridge finished before it could be killed"
     assert stream_messages(SHARED_NATS, stream["NATS_STREAM"]) == 600
