@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workloads, under 2 minutes")
     ap.add_argument("--only", default="",
-                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,whois_accuracy,watchlist")
+                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,whois_accuracy,watchlist,replay")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
     P = QUICK if args.quick else FULL
@@ -178,6 +178,11 @@ def main(argv=None) -> int:
             ct = json.loads(out.stdout.strip().splitlines()[-1])
             fig.update({"ct_decode_certs_per_s": ct["ct_decode_certs_per_s"],
                         "ct_decode_baseline_per_s": ct["baseline_load_der_per_s"], "ct_decode_ratio": ct["ratio"]})
+        if want("replay"):
+            from bench.replay_bench import bench_replay
+
+            log("replay: scout replay-server at --rate 1000 vs unpaced, one client")
+            fig.update(bench_replay(seconds=2.0 if args.quick else 5.0))
         if want("watchlist"):
             from bench.watchlist_bench import bench_watchlist
 
@@ -228,6 +233,9 @@ ROWS = [
     ("WHOIS no match as not_found % (vs p-w)", "whois_notfound_pct", "whois_notfound_baseline_pct", None, ">= 98"),
     ("WHOIS answers parsed/s (vs python-whois)", "whois_parse_per_s", "whois_parse_baseline_per_s",
      "whois_parse_ratio", ""),
+    ("replay frames/s at --rate 1000 (vs asked)", "replay_paced_frames_per_s", "replay_requested_frames_per_s",
+     "replay_pacing_ratio", "~1.0"),
+    ("  unpaced frames/s (x the asked rate)", "replay_unpaced_frames_per_s", None, "replay_headroom_ratio", ""),
     ("watchlist names/s, cold (vs phishing_catcher)", "watchlist_names_per_s_cold", "watchlist_baseline_names_per_s",
      "watchlist_speed_ratio", ">= 20,000"),
     ("  warm token caches", "watchlist_names_per_s_warm", None, None, ""),
