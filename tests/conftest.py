@@ -28,6 +28,11 @@ def fixture_domains(only_certificates: bool = False) -> set[str]:
     """What FIXTURE must give: every domain, or those of its certificate frames (what /full-stream carries)."""
     return set(json.loads(FIXTURE_DOMAINS.read_text())["certificates" if only_certificates else "all"])
 
+
+def fixture_roots() -> set[str]:
+    """The registrable domains of FIXTURE's domains (one WHOIS lookup each)."""
+    return set(json.loads(FIXTURE_DOMAINS.read_text())["roots"])
+
 # Every test run has a redis-server of its own (started in pytest_configure, on a free port): two runs at
 # once, or a developer's own data on 6379, never see each other's keys. Test areas use database numbers
 # of it (redis_db(n)).

@@ -14,8 +14,8 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import (FIXTURE, emptied_redis, fixture_domains, need_nsd, read_documents, run_scout, scout_env,
-                            validate_documents, wait_for)
+from tests.conftest import (FIXTURE, emptied_redis, fixture_domains, fixture_roots, need_nsd, read_documents,
+                            run_scout, scout_env, validate_documents, wait_for)
 from tests.servers.base import ALLOW_NETWORKS, start_on_referral_port
 from tests.servers.dns_nsd import start_nsd, stop_nsd
 from tests.servers.rdap import ARIN_8_8_8, write_bootstrap
@@ -97,8 +97,6 @@ def pending(docs) -> list[str]:
 @pytest.mark.slow
 def test_documents_saved_pending_then_completed_and_repeat_run_costs_no_query(
         tmp_path, redis5, dns_server, rdap, port43, workers):
-    from scout.names import root_domain
-
     iana, registry = port43
     rdap.route("/reg/domain/login-examplebank.invalid", "notfound")
     rdap.route("/reg/domain/secure-login-examplebank.invalid", "invalid_json")
@@ -107,7 +105,7 @@ def test_documents_saved_pending_then_completed_and_repeat_run_costs_no_query(
     w = workers(env)
     start_core(w)
     expected = fixture_domains()
-    roots = {root_domain(d) for d in expected}
+    roots = fixture_roots()
 
     # 1. No lookup worker: every document is saved at once, WHOIS pending.
     produced = produce(env, FIXTURE)
