@@ -138,8 +138,8 @@ def dns_server(tmp_path_factory):
 
 @pytest.fixture
 def rdap(tmp_path):
-    """A local RDAP server behind bootstrap files for every TLD the tests use; `.env` holds the WHOIS
-    settings that point scout at it (loopback only). Unrouted names: not_found."""
+    """A local RDAP server behind bootstrap files for every TLD the tests use; its `env` attribute holds
+    the WHOIS settings that point scout at it (loopback only). Unrouted names: not_found."""
     from tests.servers.rdap import RdapServer, rdap_bootstrap
 
     server = RdapServer().start()
