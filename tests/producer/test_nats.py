@@ -364,7 +364,7 @@ def test_sink_buffer_is_bounded_while_nats_is_away():
     assert store.add_if_new(names[:10], 3600) == [False] * 10      # buffered ones were not
     started = time.monotonic()
     sink.close(timeout=0.5)
-    assert time.monotonic() - started < 12
+    assert time.monotonic() - started < 60        # returns (generous: a loaded machine); a hang never does
     assert counters.get("dropped_publish") == 10 and counters.get("nats_published") == 0
     assert store.add_if_new(names[:10], 3600) == [True] * 10
 
