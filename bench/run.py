@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workloads, under 2 minutes")
     ap.add_argument("--only", default="",
-                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,ct_dedup,whois_accuracy,watchlist,store,web,metrics")
+                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,ct_dedup,whois_accuracy,watchlist,store,web,metrics,replay")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
     P = QUICK if args.quick else FULL
@@ -192,6 +192,11 @@ def main(argv=None) -> int:
 
             log("metrics: the producer scraped every 250 ms, counting, scraping")
             fig.update(bench_metrics(workload.domains_only_frames(P["prod_names"] // 2), 1 if args.quick else 3))
+        if want("replay"):
+            from bench.replay_bench import bench_replay
+
+            log("replay: scout replay-server at --rate 1000 vs unpaced, one client")
+            fig.update(bench_replay(seconds=2.0 if args.quick else 5.0))
         if want("watchlist"):
             from bench.watchlist_bench import bench_watchlist
 
@@ -278,6 +283,9 @@ ROWS = [
     ("metrics: counting one batch, us (vs MemoryStore.incr)", "metrics_count_us_per_batch",
      "metrics_count_baseline_us", "metrics_count_ratio", ""),
     ("metrics: one worker page, ms (vs empty registry)", "metrics_scrape_ms", "metrics_scrape_baseline_ms", None, ""),
+    ("replay frames/s at --rate 1000 (vs asked)", "replay_paced_frames_per_s", "replay_requested_frames_per_s",
+     "replay_pacing_ratio", "~1.0"),
+    ("  unpaced frames/s (x the asked rate)", "replay_unpaced_frames_per_s", None, "replay_headroom_ratio", ""),
     ("watchlist names/s, cold (vs phishing_catcher)", "watchlist_names_per_s_cold", "watchlist_baseline_names_per_s",
      "watchlist_speed_ratio", ">= 20,000"),
     ("  warm token caches", "watchlist_names_per_s_warm", None, None, ""),

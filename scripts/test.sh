@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up, start the local servers the tests need when they are not already running (Redis, NATS with
 # JetStream, RabbitMQ), then run the whole test suite. Test servers for DNS (nsd), WHOIS, RDAP, CT logs
-# and certstream are started by the tests themselves, on loopback.
+# and certstream are started by the tests themselves, on loopback. Arguments go to pytest:
+# `bash scripts/test.sh -m "not slow"` runs the unit and component tests only (1-2 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEV=1 bash scripts/setup.sh

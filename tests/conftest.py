@@ -28,6 +28,11 @@ def fixture_domains(only_certificates: bool = False) -> set[str]:
     """What FIXTURE must give: every domain, or those of its certificate frames (what /full-stream carries)."""
     return set(json.loads(FIXTURE_DOMAINS.read_text())["certificates" if only_certificates else "all"])
 
+
+def fixture_roots() -> set[str]:
+    """The registrable domains of FIXTURE's domains (one WHOIS lookup each)."""
+    return set(json.loads(FIXTURE_DOMAINS.read_text())["roots"])
+
 # Every test run has a redis-server of its own (started in pytest_configure, on a free port): two runs at
 # once, or a developer's own data on 6379, never see each other's keys. Test areas use database numbers
 # of it (redis_db(n)).
@@ -95,23 +100,54 @@ def redis_url():
     yield from emptied_redis(redis_db(13))
 
 
-@pytest.fixture(scope="session")
-def dns_server(tmp_path_factory):
-    """nsd on loopback serving tests/zones.py; -> 'host:port' for DNS_SERVER."""
-    from tests.servers.dns_nsd import find_nsd, nsd_server
-    from tests.support.zones import zone_texts
+def need_nsd() -> None:
+    """Skip the test when nsd is not installed (fail under CI: scripts/setup.sh installs it)."""
+    from tests.servers.dns_nsd import find_nsd
 
     if not find_nsd():
         if os.environ.get("CI"):
             pytest.fail("nsd is not installed (scripts/setup.sh installs it)")
-        pytest.skip("nsd not installed")
+        pytest.skip("nsd not installed (apt-get install nsd)")
+
+
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory):
+    """nsd on loopback serving tests/support/zones.py; -> 'host:port' for DNS_SERVER."""
+    from tests.servers.dns_nsd import nsd_server
+    from tests.support.zones import zone_texts
+
+    need_nsd()
     with nsd_server(zone_texts(), tmp_path_factory.mktemp("nsd")) as port:
         yield f"127.0.0.1:{port}"
 
 
 @pytest.fixture
+def rdap(tmp_path):
+    """A local RDAP server behind bootstrap files for every TLD the tests use; its `env` attribute holds
+    the WHOIS settings that point scout at it (loopback only). Unrouted names: not_found."""
+    from tests.servers.rdap import RdapServer, rdap_bootstrap
+
+    server = RdapServer().start()
+    server.env = rdap_bootstrap(tmp_path, server.base)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def fixture_path() -> Path:
     return FIXTURE
+
+
+def worker_command(env: dict, stage: str, label: str, ip: str | None = None,
+                   concurrency: int | None = None) -> list[str]:
+    """The command line `scout worker STAGE [--ip IP]` runs, under `env`'s settings, with a node name
+    unique to this test run (`label`) so that workers of two runs never answer each other."""
+    from scout.cli.worker import worker_argv
+    from scout.config import load_settings
+
+    extra = ["-c", str(concurrency)] if concurrency else []
+    argv = worker_argv(load_settings(env, None), stage, ip, extra)
+    return [a.replace("%h", f"{label}-{os.getpid()}") if "%h" in a else a for a in argv]
 
 
 class Workers(ProcessGroup):
@@ -121,15 +157,8 @@ class Workers(ProcessGroup):
         super().__init__(env, tmp, log_prefix="worker-")
 
     def start(self, stage: str, ip: str | None = None, concurrency: int | None = None, name: str | None = None):
-        from scout.cli.worker import worker_argv
-        from scout.config import load_settings
-
-        s = load_settings(self.env, None)
-        extra = ["-c", str(concurrency)] if concurrency else []
-        argv = worker_argv(s, stage, ip, extra)
         label = name or f"{stage}{'-' + ip if ip else ''}"
-        argv = [a.replace("%h", f"{label}-{os.getpid()}") if "%h" in a else a for a in argv]
-        return self.start_argv(argv, label)
+        return self.start_argv(worker_command(self.env, stage, label, ip, concurrency), label)
 
     def start_all_stages(self):
         for stage in ("dns", "whois", "save"):

@@ -28,7 +28,9 @@ def hostile(monkeypatch):
     """Exported hostile variables and a hostile .env at the root of the checkout (restored after)."""
     dotenv = ROOT / ".env"
     saved = dotenv.read_bytes() if dotenv.exists() else None
-    dotenv.write_text("".join(f"{k}={v}\n" for k, v in {**HOSTILE, **DOTENV_ONLY}.items()))
+    dotenv.write_text("# Written by tests/test_environment.py for one test and removed after it: if you see\n"
+                      "# this file, that test was killed; delete it.\n"
+                      + "".join(f"{k}={v}\n" for k, v in {**HOSTILE, **DOTENV_ONLY}.items()))
     for k, v in HOSTILE.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:1")

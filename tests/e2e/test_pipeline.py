@@ -248,6 +248,7 @@ def check_documents(out: Path, only_certificates: bool = False) -> dict:
     return docs
 
 
+@pytest.mark.slow
 def test_run_from_recording_without_a_broker(tmp_path, dns_server, local_rdap):
     env_extra, rdap = local_rdap
     out = tmp_path / "out"
@@ -271,6 +272,7 @@ def test_run_from_recording_without_a_broker(tmp_path, dns_server, local_rdap):
     assert alerted and alerted == {n for n, d in docs.items() if d["score"] >= 50}
 
 
+@pytest.mark.slow
 def test_replay_server_to_redis_and_real_workers(tmp_path, dns_server, local_rdap, redis_url, workers):
     """replay server -> `scout produce` -> Redis -> one celery worker per queue -> files; the
     certstream server restarts mid-stream and the producer carries on."""
@@ -324,6 +326,7 @@ def hostile_recording(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_hostile_input_is_counted_and_contained(tmp_path, dns_server, local_rdap):
     env_extra, _ = local_rdap
     out = tmp_path / "out"

@@ -23,12 +23,17 @@ import pytest
 from scout.sources.replay import ReplayServer
 from scout.store import RedisStore
 from tests.conftest import emptied_redis, free_port, read_documents, run_scout, scout_env, validate_documents, wait_for
-from tests.support.reliability import (RELIABILITY_REDIS, PrivateRedis, failed_domains, last_delivery,
-                                       recording, scout_proc, start_nsd_on, start_worker,
+from tests.support.feed import produce, recording
+from tests.support.reliability import (RELIABILITY_REDIS, PrivateRedis, failed_domains, last_delivery, scout_proc,
+                                       start_worker,
                                        unacked_by_queue)
+from tests.servers.dns_nsd import start_nsd, stop_nsd
 from tests.servers.processes import reading, stop_gracefully
 from tests.servers.rdap import rdap_bootstrap
 from tests.support.zones import EXPECTED, zone_texts
+
+# Every test here kills, restarts or starves real processes: long end-to-end tests (`-m "not slow"` skips them).
+pytestmark = pytest.mark.slow
 
 SERVED = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn.example.net", "saas.example.com"]
 
@@ -36,15 +41,6 @@ SERVED = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn
 @pytest.fixture
 def rel_redis():
     yield from emptied_redis(RELIABILITY_REDIS)
-
-
-@pytest.fixture
-def rdap():
-    from tests.servers.rdap import RdapServer
-
-    server = RdapServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -57,15 +53,14 @@ def procs():
 
 
 def produce_file(env: dict, names: list[str], tmp: Path, per_frame: int = 5) -> dict:
-    rec = recording(tmp / f"rec-{len(list(tmp.glob('rec-*')))}.jsonl", names, per_frame)
-    r = run_scout(["produce", "--source", str(rec)], env, timeout=60)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return produce(env, recording(tmp / f"rec-{len(list(tmp.glob('rec-*')))}.jsonl", names, per_frame))
 
 
-def accounted(out: Path, store) -> set[str]:
-    """Domains that ended somewhere: a document on disk or a task in the failed store."""
-    return set(read_documents(out)) | failed_domains(store)
+def read_everything(log: Path, unique: int) -> None:
+    """Until the producer's summary line (every STATS_INTERVAL) says it has read `unique` new domains: a
+    loaded machine may still be reading a second after the server sent the last frame."""
+    wait_for(lambda: f"unique={unique} " in log.read_text(errors="replace"), timeout=90,
+             message=f"the producer's log showing unique={unique}")
 
 
 def lock_roots(out: Path, roots) -> list[int]:
@@ -147,7 +142,7 @@ def test_sigkill_mid_task_reruns_dns_lookup_and_save_on_another_worker(tmp_path,
     assert len(rdap.requests) - first_requests >= len(roots)        # the killed lookups ran again
     store = RedisStore(rel_redis)
     assert store.list_failed() == []
-    assert accounted(out, store) == set(names)
+    assert set(read_documents(out)) == set(names)
     assert no_temp_files(out) == []
 
 
@@ -186,24 +181,29 @@ def test_redis_killed_and_restarted_while_producer_and_workers_run(tmp_path, dns
                 if procs[-1].proc.poll() is not None:
                     restarts.append(procs[-1].proc.returncode)
                     procs.append(start_worker(env, tmp_path, "all", f"all-{len(restarts)}", concurrency=8))
-                return accounted(out, store) >= set(names)
+                return set(read_documents(out)) >= set(names)
 
             try:
-                wait_for(supervised_progress, timeout=60,
-                         message="every domain saved or failed after the Redis restart")
+                wait_for(supervised_progress, timeout=90, message="every domain saved after the Redis restart")
             except AssertionError:
-                missing = sorted(set(names) - accounted(out, store))
-                raise AssertionError(f"{len(missing)} missing, e.g. {missing[:5]}; counters {store.counters()}\n"
+                missing = sorted(set(names) - set(read_documents(out)))
+                raise AssertionError(f"{len(missing)} missing, e.g. {missing[:5]}; failed: "
+                                     f"{sorted(failed_domains(store))[:5]}; counters {store.counters()}\n"
                                      f"{procs[0].text()[-3000:]}\n{(tmp_path / 'producer.log').read_text()[-2000:]}")
             stdout, _ = stop_gracefully(producer)
         assert producer.returncode == 0, (tmp_path / "producer.log").read_text()[-3000:]
         counts = json.loads(stdout.strip().splitlines()[-1])
         assert counts.get("dropped_publish", 0) == 0 and counts.get("dropped_backlog", 0) == 0
         assert counts["enqueued"] >= len(names)            # at least once: a batch may go twice
-        assert accounted(out, store) == set(names)
+        # Saved, every one: DNS answered throughout, so a domain in the failed store is a loss here.
+        assert set(read_documents(out)) == set(names) and not failed_domains(store)
+        # The ledger settled every batch it wrote down, the re-sent ones included.
+        wait_for(lambda: store.in_flight(time.time()) == (0, 0), timeout=30, message="the ledger empty")
+        c = store.counters()
+        assert c.get("domains_saved", 0) >= len(names), c
         validate_documents(read_documents(out))
         print(f"worker restarts after the Redis crash: {restarts}; "
-              f"domains re-sent by the ledger: {store.counters().get('ledger_resent', 0)}")
+              f"domains re-sent by the ledger: {c.get('ledger_resent', 0)}")
     finally:
         redis_server.kill()
 
@@ -225,8 +225,10 @@ def test_ledger_sends_again_what_the_broker_lost_while_the_producer_runs(tmp_pat
     producer's sweeper sends them again LEDGER_TIMEOUT after they were enqueued, and every one is saved.
     Domains saved normally leave the ledger, so nothing is sent twice."""
     out = tmp_path / "out"
+    # LEDGER_TIMEOUT leaves the test time to see every batch queued and to lose them all before the
+    # sweeper may send any again (a loaded machine can take seconds to get there).
     env = scout_env(BROKER_URL=rel_redis, OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=10,
-                    LEDGER_TIMEOUT="4s", WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9")
+                    LEDGER_TIMEOUT="10s", WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9")
     store = RedisStore(rel_redis)
     names = [f"l{i}.preview-pages.example" for i in range(60)]
     server = ReplayServer(recording(tmp_path / "s.jsonl", names, per_frame=5), rate=100).start()
@@ -237,19 +239,19 @@ def test_ledger_sends_again_what_the_broker_lost_while_the_producer_runs(tmp_pat
         assert _lose_queued_messages(rel_redis) == len(names) // 10
         lost_at = time.monotonic()
         procs.append(start_worker(env, tmp_path, "all", "all", concurrency=8))
-        wait_for(lambda: set(read_documents(out)) == set(names), timeout=40,
+        wait_for(lambda: set(read_documents(out)) == set(names), timeout=90,
                  message="the lost domains sent again and saved")
         assert time.monotonic() - lost_at >= 2               # by the sweeper after the timeout, not before
         assert store.counters()["ledger_resent"] == len(names)
-        wait_for(lambda: store.in_flight(time.time()) == (0, 0), timeout=10, message="the ledger empty")
+        wait_for(lambda: store.in_flight(time.time()) == (0, 0), timeout=30, message="the ledger empty")
 
         # Business as usual: saved domains leave the ledger, nothing is re-sent.
         more = [f"m{i}.preview-pages.example" for i in range(30)]
         server.stop()
         server = ReplayServer(recording(tmp_path / "s2.jsonl", more, per_frame=5), rate=100, port=server.port).start()
         servers.append(server)
-        wait_for(lambda: set(read_documents(out)) == set(names) | set(more), timeout=40, message="the next domains")
-        time.sleep(6)                                        # longer than LEDGER_TIMEOUT: a sweep ran
+        wait_for(lambda: set(read_documents(out)) == set(names) | set(more), timeout=60, message="the next domains")
+        time.sleep(11)                                       # longer than LEDGER_TIMEOUT: a sweep ran
         assert store.counters()["ledger_resent"] == len(names)
         assert store.in_flight(time.time()) == (0, 0)
         stop_gracefully(producer)
@@ -303,7 +305,7 @@ def test_dns_server_down_then_up_and_whois_server_down(tmp_path, rel_redis, proc
     with backoff (nothing cached), and once the server is up they land in every document."""
     nsd_dir = tmp_path / "nsd"
     port = free_port()
-    nsd = start_nsd_on(zone_texts(), nsd_dir, port)
+    nsd, _ = start_nsd(zone_texts(), nsd_dir, port=port)
     out = tmp_path / "out"
     rdap_port = free_port()
     dead = f"http://127.0.0.1:{rdap_port}/"
@@ -311,8 +313,6 @@ def test_dns_server_down_then_up_and_whois_server_down(tmp_path, rel_redis, proc
                     DNS_RETRIES=0, RETRY_BASE_DELAY="1s", TASK_MAX_RETRIES=6, BATCH_SIZE=5,
                     **dict(rdap_bootstrap(tmp_path, dead), WHOIS_TIMEOUT="1s"))
     procs.append(start_worker(env, tmp_path, "all", "all", concurrency=8))
-    from tests.servers.dns_nsd import stop_nsd
-
     stop_nsd(nsd)
     try:
         assert produce_file(env, SERVED, tmp_path)["enqueued"] == len(SERVED)
@@ -320,7 +320,7 @@ def test_dns_server_down_then_up_and_whois_server_down(tmp_path, rel_redis, proc
         wait_for(lambda: store.counters().get("dns_retries", 0) >= 2 * len(SERVED), timeout=30,
                  message="dns batches retried while the server is down")
         assert not read_documents(out)
-        nsd = start_nsd_on(zone_texts(), nsd_dir, port)
+        nsd, _ = start_nsd(zone_texts(), nsd_dir, port=port)
         wait_for(lambda: set(read_documents(out)) == set(SERVED), timeout=60, message="documents once DNS is back")
         assert {d["domain_whois_parsed"]["status"] for d in read_documents(out).values()} == {"pending"}
         wait_for(lambda: store.counters().get("whois_server_down", 0) >= 2, timeout=30,
@@ -391,14 +391,14 @@ def test_sigterm_producer_enqueues_what_it_buffered(tmp_path, rel_redis, dns_ser
     """Batches wait up to BATCH_LINGER=60s in the producer: SIGTERM sends them before it exits."""
     out = tmp_path / "out"
     env = scout_env(BROKER_URL=rel_redis, OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=1000,
-                    BATCH_LINGER="60s", WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9")
+                    BATCH_LINGER="60s", WHOIS_MIN_SCORE=1000, WHOIS_REFERRAL_SERVER="127.0.0.1:9",
+                    STATS_INTERVAL="200ms")
     procs.append(start_worker(env, tmp_path, "all", "all", concurrency=8))
     names = [f"t{i}.preview-pages.example" for i in range(60)]
     server = ReplayServer(recording(tmp_path / "s.jsonl", names), rate=100).start()
     producer = scout_proc(["produce", "--url", server.url("/domains-only")], env, tmp_path / "producer.log")
     with reading(producer, server):
-        wait_for(lambda: server.frames_sent >= 12, timeout=30, message="the stream sent")
-        time.sleep(1.0)
+        read_everything(tmp_path / "producer.log", len(names))
         assert not read_documents(out)                      # all still buffered in the producer
         stdout, _ = stop_gracefully(producer)
     assert producer.returncode == 0
@@ -413,13 +413,12 @@ def test_sigterm_scout_run_saves_what_it_buffered_without_a_broker(tmp_path, dns
     exits, WHOIS answers included."""
     out = tmp_path / "out"
     env = scout_env(OUTPUT_DIR=out, DNS_SERVER=dns_server, BATCH_SIZE=1000, BATCH_LINGER="60s",
-                    **rdap_bootstrap(tmp_path, rdap.base))
+                    STATS_INTERVAL="200ms", **rdap_bootstrap(tmp_path, rdap.base))
     names = [f"e{i}.preview-pages.example" for i in range(60)] + SERVED
     server = ReplayServer(recording(tmp_path / "s.jsonl", names), rate=100).start()
     proc = scout_proc(["run", "--url", server.url("/domains-only")], env, tmp_path / "run.log")
     with reading(proc, server):
-        wait_for(lambda: server.frames_sent >= len(names) // 5, timeout=30, message="the stream sent")
-        time.sleep(1.0)
+        read_everything(tmp_path / "run.log", len(names))
         assert not read_documents(out)                      # all still in the producer's batch
         stop_gracefully(proc, 90)
     assert proc.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
@@ -467,20 +466,25 @@ def test_backpressure_drops_without_marking_seen_and_picks_up_later(tmp_path, re
     names = [f"b{i}.preview-pages.example" for i in range(200)]
     rec = recording(tmp_path / "s.jsonl", names)
 
+    store = RedisStore(rel_redis)
+
     def stream(env, log):
+        # Stopped once the producer has read every name (its counters reach the store every 5 s), not
+        # a second after the server sent them: on a loaded machine the producer may still be reading.
+        names_before = store.counters().get("producer:names", 0)
         server = ReplayServer(rec, rate=20).start()
         producer = scout_proc(["produce", "--url", server.url("/domains-only")], env, log)
         with reading(producer, server):
-            wait_for(lambda: server.frames_sent >= len(names) // 5, timeout=60, message="the stream sent")
-            time.sleep(1.0)
+            wait_for(lambda: store.counters().get("producer:names", 0) - names_before >= len(names), timeout=90,
+                     message="the producer read the whole stream")
             stdout, _ = stop_gracefully(producer)
         assert producer.returncode == 0, log.read_text()[-3000:]
         return json.loads(stdout.strip().splitlines()[-1])
 
     counts = stream(env, tmp_path / "p1.log")
-    assert counts["dropped_backlog"] > 100
-    # The backlog, plus what arrived before the next backlog check (every 0.5 s, 100 names/s here).
-    assert 20 <= counts["enqueued"] <= 20 + 50 + 10
+    # The backlog, plus what arrived before the next backlog check (every 0.5 s, 100 names/s here: about
+    # 70 on a quiet machine; a loaded one checks later, so the bound is only "well before the end").
+    assert counts["dropped_backlog"] > 100 and 20 <= counts["enqueued"] < 100
     assert counts["enqueued"] + counts["dropped_backlog"] == len(names)
     assert (tmp_path / "p1.log").read_text().count("above MAX_BACKLOG") == 1
     import redis

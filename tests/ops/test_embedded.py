@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import read_documents, run_scout, scout_env
-from tests.ops.test_ops import NAMES, ops_redis, rdap, recording  # noqa: F401 - fixtures
+from tests.ops.test_ops import NAMES, ops_redis, recording  # noqa: F401 - fixtures
 
 WHOIS_STATUSES = ("ok", "not_found")
 
 
+@pytest.mark.slow
 def test_run_with_workers_on_redis_lands_rate_limited_lookups_at_the_default_rates(tmp_path, ops_redis, dns_server,
                                                                                   rdap):
     """Default DOMAIN_WHOIS_RATE / IP_WHOIS_RATE (1 s): every lookup lands. (Workers riding one shared

@@ -22,6 +22,7 @@ import pytest
 from scout.config import _VARS, Settings, load_settings, read_dotenv
 from tests.conftest import (ROOT, emptied_redis, redis_db, free_port, need_service, read_documents, run_scout, scout_env,
                             validate_documents, wait_for)
+from tests.support.feed import dns_entries_file, produce
 from tests.support.zones import EXPECTED
 
 OPS_REDIS = redis_db(3)
@@ -35,15 +36,8 @@ NAMES = ["acme-widgets.example", "examplebank.test", "portal.example.org", "cdn.
 # ------------------------------------------------------------------ helpers
 
 def recording(path: Path, names: list[str]) -> Path:
-    """A certstream recording (domains-only frames) of `names`."""
-    path.write_text(json.dumps({"message_type": "dns_entries", "data": names}) + "\n")
-    return path
-
-
-def produce(env: dict, rec: Path) -> dict:
-    r = run_scout(["produce", "--source", str(rec)], env, timeout=60)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    """A certstream recording of `names` in one domains-only frame."""
+    return dns_entries_file(path, [names])
 
 
 def scout_ok(args: list[str], env: dict, timeout: float = 60) -> str:
@@ -72,17 +66,6 @@ def doc_status(out: Path, name: str) -> str | None:
 @pytest.fixture
 def ops_redis():
     yield from emptied_redis(OPS_REDIS)
-
-
-@pytest.fixture
-def rdap(tmp_path):
-    """A local RDAP server behind bootstrap files for every TLD of the test names; unrouted: not_found."""
-    from tests.servers.rdap import RdapServer, rdap_bootstrap
-
-    server = RdapServer().start()
-    server.env = rdap_bootstrap(tmp_path, server.base)
-    yield server
-    server.stop()
 
 
 class Flower:
@@ -255,6 +238,7 @@ def test_compose_file_and_dockerfile_pass_their_linters(tmp_path):
 
 # ------------------------------------------------------------------ failed tasks, retried by hand
 
+@pytest.mark.slow
 def test_dns_failure_goes_to_failed_store_and_retry_by_hand_saves(tmp_path, ops_redis, dns_server, rdap, workers):
     out = tmp_path / "out"
     common = dict(BROKER_URL=ops_redis, OUTPUT_DIR=out, TASK_MAX_RETRIES=1, WHOIS_MIN_SCORE=1000,
@@ -286,6 +270,7 @@ def test_dns_failure_goes_to_failed_store_and_retry_by_hand_saves(tmp_path, ops_
     assert "0 failed task(s)" in scout_ok(["failed", "list"], good)
 
 
+@pytest.mark.slow
 def test_save_failure_goes_to_failed_store_and_retry_by_hand_writes(tmp_path, ops_redis, dns_server, rdap, workers):
     out = tmp_path / "out"
     out.write_text("not a directory: the output folder cannot be written\n")
@@ -311,6 +296,7 @@ def test_save_failure_goes_to_failed_store_and_retry_by_hand_writes(tmp_path, op
     assert failed_entries() == []
 
 
+@pytest.mark.slow
 def test_former_two_step_whois_chain_failed_entries_and_queued_messages_still_run(
         tmp_path, ops_redis, dns_server, rdap, workers):
     """A version whose chain was dns -> domain_whois -> ip_whois -> save left a failed entry (stage
@@ -351,6 +337,7 @@ def test_former_two_step_whois_chain_failed_entries_and_queued_messages_still_ru
     validate_documents(read_documents(out))
 
 
+@pytest.mark.slow
 def test_flower_stats_and_a_failed_whois_lookup(tmp_path, ops_redis, dns_server, rdap, workers):
     """Flower watches real per-queue workers; two WHOIS lookups are rate limited until they run out of
     retries, one is retried with `scout failed retry`, the other through Flower's async-apply."""
@@ -457,6 +444,7 @@ def rabbit_vhost():
     subprocess.run([ctl, "delete_vhost", vhost], capture_output=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_rabbitmq_broker_runs_the_pipeline_with_priorities(tmp_path, ops_redis, rabbit_vhost, dns_server, rdap,
                                                            workers):
     out = tmp_path / "out"

@@ -77,6 +77,7 @@ def _get(url: str, auth: tuple[str, str] | None) -> int:
         return e.code
 
 
+@pytest.mark.slow
 def test_flower_password_travels_in_the_environment_never_on_a_command_line(tmp_path, redis12):
     port = free_port()
     envfile = tmp_path / "secrets.env"

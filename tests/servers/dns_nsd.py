@@ -113,14 +113,17 @@ def _answers(port: int, zone: str, host: str, timeout: float = 0.3) -> bool:
 
 
 def start_nsd(zones: dict[str, str], tmpdir, *, host: str = "127.0.0.1", wait: float = 15.0,
-              attempts: int = 3) -> tuple[subprocess.Popen, int]:
-    """Start NSD serving `zones` (zone name -> zone text); returns (process, port) once it answers."""
+              attempts: int = 3, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """Start NSD serving `zones` (zone name -> zone text); returns (process, port) once it answers.
+    With `port`, on that port (a restart: tried again while the previous instance still holds it)."""
     nsd = find_nsd()
     if not nsd:
         raise RuntimeError("nsd is not installed (Debian: apt-get install nsd)")
-    last_log = ""
-    for attempt in range(attempts):
-        port = _free_port(host)
+    fixed, last_log = port, ""
+    for attempt in range(attempts if fixed is None else 10 * attempts):
+        if fixed is not None and attempt:
+            time.sleep(0.3)
+        port = fixed or _free_port(host)
         workdir = Path(tmpdir) / f"nsd-{port}"
         conf = write_config(zones, workdir, port, host)
         # A zone error shows up here, before the server starts.

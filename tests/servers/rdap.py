@@ -315,16 +315,29 @@ class RdapServer(LoopbackServer):
             raise ValueError(f"unknown mode {mode!r}")
 
 
+def write_bootstrap(d: Path, rdap_tlds: dict[str, str], ipv4: dict[str, str] | None = None,
+                    ipv6: dict[str, str] | None = None) -> Path:
+    """IANA RDAP bootstrap files (RFC 9224) in `d`: rdap_tlds {tld: base URL}, ipv4 / ipv6 {cidr: base
+    URL}. TLDs not listed have no RDAP (port 43)."""
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    head = {"version": "1.0", "publication": "2026-10-01T00:00:00Z", "description": "test"}
+
+    def services(entries: dict[str, str]) -> list:
+        by_base: dict[str, list[str]] = {}
+        for key, base in entries.items():
+            by_base.setdefault(base, []).append(key)
+        return [[keys, [base]] for base, keys in by_base.items()]
+
+    for name, entries in (("dns.json", rdap_tlds), ("ipv4.json", ipv4 or {}), ("ipv6.json", ipv6 or {})):
+        (d / name).write_text(json.dumps(dict(head, services=services(entries))))
+    return d
+
+
 def rdap_bootstrap(tmp: Path, base: str) -> dict:
     """RDAP bootstrap files sending every test TLD to `base`; -> env for WHOIS on loopback only."""
-    boot = Path(tmp) / "bootstrap"
-    boot.mkdir(exist_ok=True)
-    pub = "2026-11-01T00:00:00Z"
     tlds = ["example", "test", "invalid", "com", "net", "org"]
-    for name, services in (("dns.json", [[tlds, [base]]]), ("ipv4.json", [[["0.0.0.0/0"], [base]]]),
-                           ("ipv6.json", [[["::/0"], [base]]])):
-        (boot / name).write_text(json.dumps({"version": "1.0", "publication": pub, "description": "test",
-                                             "services": services}))
+    boot = write_bootstrap(Path(tmp) / "bootstrap", dict.fromkeys(tlds, base), {"0.0.0.0/0": base}, {"::/0": base})
     return {"RDAP_BOOTSTRAP_DIR": str(boot), "WHOIS_REFERRAL_SERVER": "127.0.0.1:9",
             "WHOIS_ALLOW_NETWORKS": ALLOW_NETWORKS,
             "DOMAIN_WHOIS_RATE": "20ms", "IP_WHOIS_RATE": "20ms", "WHOIS_TIMEOUT": "2s"}

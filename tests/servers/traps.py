@@ -6,6 +6,8 @@
     hole = Blackhole("127.130.1.2", 4343).start()   # a listener whose accept queue is full: SYNs are
     ... hole.stop()                                 # dropped, so connect() hangs until its own timeout
 
+    proxy = SlowProxy("127.0.0.1", 6379, delay=0.05).start()   # a client that cannot hurry
+
 A Canary counts connections, not requests: a TLS handshake to a plain server or a port-43 query to an
 HTTP canary is a connection all the same.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import threading
+import time
 
 from tests.servers.base import LoopbackServer
 
@@ -71,3 +75,56 @@ class Blackhole:
         for s in (self.filler, self.listener):
             if s is not None:
                 s.close()
+
+
+class SlowProxy:
+    """A TCP proxy on loopback that holds every chunk a client sends for `delay` seconds before passing
+    it on to host:port (answers come back at once): a client behind it cannot go faster than one round
+    trip per `delay`, whatever the machine's load, so a test can act on it mid-way without racing it.
+
+        proxy = SlowProxy("127.0.0.1", 6379, delay=0.05).start()   # redis://127.0.0.1:{proxy.port}/0
+    """
+
+    def __init__(self, host: str, port: int, delay: float):
+        self.target, self.delay = (host, port), delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stopped = threading.Event()
+
+    def start(self) -> "SlowProxy":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            threading.Thread(target=self._pump, args=(client, upstream, self.delay), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, 0.0), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, delay: float) -> None:
+        try:
+            while chunk := src.recv(65536):
+                if delay:
+                    time.sleep(delay)
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.listener.close()

@@ -19,7 +19,7 @@ from scout.counters import Counters
 from scout.sources.ct import decode, loglist, static
 from scout.sources.ct.malformed import MalformedEntry
 from scout.sources.ct.reader import CTSource, load_state
-from tests.conftest import FIXTURE
+from tests.conftest import FIXTURE, wait_for
 from tests.servers.ct_log import (PRECERT_ENTRY, X509_ENTRY, LogItem, RFC6962Server, StaticCTServer,
                                   extra_data, log_list, merkle_tree_leaf, tile_leaf)
 
@@ -126,20 +126,16 @@ class Harness:
         self.thread.join(10)
         assert not self.thread.is_alive()
 
-    def wait_for(self, n: int, timeout: float = 15.0) -> list[dict]:
+    def wait_for(self, n: int, timeout: float = 60.0) -> list[dict]:
+        """The frames once there are `n` (or all there are after a generous `timeout`)."""
         end = time.monotonic() + timeout
         with self.cond:
             while len(self.frames) < n and time.monotonic() < end:
                 self.cond.wait(0.1)
             return list(self.frames)
 
-    def wait_until(self, pred, timeout: float = 10.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if pred():
-                return True
-            time.sleep(0.02)
-        return pred()
+    def wait_until(self, pred, timeout: float = 60.0):
+        return wait_for(pred, timeout=timeout, interval=0.02)
 
 
 def assert_matches_fixture(frames: list[dict], fixture: list[dict], base_index: int, log_type: str) -> None:
@@ -501,7 +497,7 @@ def test_bounded_buffer_applies_backpressure_and_stop_is_prompt(tmp_path, server
     src = CTSource(Settings(ct_log_list_url=lst), slow, stop, Counters(), start_at=0, buffer_size=5, **FAST)
     t = threading.Thread(target=src.run, daemon=True)
     t.start()
-    assert Harness.wait_until(None, lambda: src.frames.full(), 5)
+    assert wait_for(lambda: src.frames.full(), interval=0.02)
     time.sleep(0.2)
     assert src.frames.qsize() <= 5 and len(seen) == 1          # the worker waits instead of piling up
     stop.set()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURE, ROOT
+from tests.conftest import FIXTURE, ROOT, wait_for
 from scout.counters import Counters
 from scout.sources.feed import WebSocketFeed
 from scout.sources.recording import read_recording
@@ -35,15 +35,6 @@ pytestmark = pytest.mark.timeout(60)
 
 def fixture_lines() -> list[bytes]:
     return load_frames(FIXTURE)
-
-
-def wait_for(pred, timeout: float = 5.0, step: float = 0.02) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def collect(q: queue.Queue, n: int, timeout: float = 5.0) -> list[str]:
@@ -187,7 +178,7 @@ def test_reconnects_after_server_restart_on_same_port(server):
         assert wait_for(lambda: c.get("frames_received") >= 20)
         srv.stop()                       # clean close (1001)
         assert wait_for(lambda: not feed.connected.is_set())
-        time.sleep(0.3)                  # at least one refused attempt while it is down
+        assert wait_for(lambda: c.get("connect_errors") >= 1, interval=0.02)   # refused while it is down
         srv.start()
         assert srv.port == port
         n = c.get("frames_received")
@@ -205,7 +196,7 @@ def test_reconnects_after_server_restart_on_same_port(server):
 def test_slow_consumer_never_blocks_the_reader(server):
     srv = server(FIXTURE, loop=True)
     with running_feed(srv.url("/domains-only"), maxsize=10, ping_interval=0.5, ping_timeout=2.0) as (feed, q, c):
-        assert wait_for(lambda: c.get("frames_dropped_buffer") >= 2000, timeout=10)
+        assert wait_for(lambda: c.get("frames_dropped_buffer") >= 2000, interval=0.02)
         time.sleep(1.2)                  # several ping rounds while the queue stays full
         assert feed.connected.is_set() and c.get("disconnects") == 0
         assert q.qsize() == 10
@@ -272,7 +263,7 @@ def test_server_that_never_answers_the_handshake():
     port, state, close = _raw_server(handshake=False)
     try:
         with running_feed(f"ws://127.0.0.1:{port}/", connect_timeout=0.5) as (feed, q, c):
-            assert wait_for(lambda: state["accepts"] >= 2, timeout=5)
+            assert wait_for(lambda: state["accepts"] >= 2, interval=0.02)
             assert c.get("connect_errors") >= 1 and c.get("reconnects") == 0
     finally:
         close()
@@ -282,7 +273,7 @@ def test_dead_connection_after_handshake_is_detected():
     port, state, close = _raw_server(handshake=True)
     try:
         with running_feed(f"ws://127.0.0.1:{port}/", ping_interval=0.3, ping_timeout=0.5) as (feed, q, c):
-            assert wait_for(lambda: c.get("reconnects") >= 1, timeout=6), c.snapshot()
+            assert wait_for(lambda: c.get("reconnects") >= 1, interval=0.02), c.snapshot()
             assert c.get("dead_connections") >= 1 and state["accepts"] >= 2
     finally:
         close()
@@ -363,7 +354,7 @@ def test_rate_pacing(server):
     srv = server(FIXTURE, rate=1000, loop=True)
     t0 = time.monotonic()
     with running_feed(srv.url("/domains-only")) as (feed, q, c):
-        assert wait_for(lambda: c.get("frames_received") >= 1500, timeout=120, step=0.01)
+        assert wait_for(lambda: c.get("frames_received") >= 1500, timeout=120, interval=0.01)
         took = time.monotonic() - t0
     assert took >= 1.49, took
 

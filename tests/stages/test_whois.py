@@ -9,20 +9,19 @@ Issue 8: lookups ordered by watchlist urgency on Redis priorities, WHOIS_MIN_SCO
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 
 import pytest
 
-from tests.conftest import (FIXTURE, emptied_redis, read_documents, run_scout, scout_env, validate_documents,
-                            wait_for)
+from tests.conftest import (FIXTURE, emptied_redis, fixture_domains, fixture_roots, need_nsd, read_documents,
+                            run_scout, scout_env, validate_documents, wait_for)
 from tests.servers.base import ALLOW_NETWORKS, start_on_referral_port
-from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
-from tests.servers.rdap import ARIN_8_8_8
-from tests.support.whois import (REDIS_DB5, TimedRdap, TimedWhois43, counters, dns_entries_file, forget_seen,
-                                 public_zones, route_of, start_core, start_lookup_cli,
-                                 write_bootstrap, wstatus)
+from tests.servers.dns_nsd import start_nsd, stop_nsd
+from tests.servers.rdap import ARIN_8_8_8, write_bootstrap
+from tests.support.feed import dns_entries_file, produce
+from tests.support.whois import (REDIS_DB5, TimedRdap, TimedWhois43, counters, forget_seen, public_zones, route_of,
+                                 start_core, start_lookup_cli, wstatus)
 
 FIXTURE_RDAP_TLDS = ("example", "test", "invalid")   # com, net, org go to port 43
 
@@ -58,10 +57,7 @@ def port43():
 @pytest.fixture(scope="module")
 def public_dns(tmp_path_factory):
     """nsd for the IP WHOIS tests: public-looking addresses under com./net./org. and Cymru answers."""
-    if not find_nsd():
-        if os.environ.get("CI"):
-            pytest.fail("nsd is not installed (scripts/setup.sh installs it)")
-        pytest.skip("nsd not installed")
+    need_nsd()
     zones = public_zones(
         {"com.": ["ip-a 300 IN A 8.8.8.8", "ip-b 300 IN A 8.8.8.9", "ip-c 300 IN A 8.8.8.8",
                   "mail.ip-c 300 IN A 8.8.8.9"],
@@ -86,25 +82,6 @@ def make_env(tmp_path, redis_url, dns, rdap, port43, tlds, **extra):
     return scout_env(**env)
 
 
-def produce(env, source) -> dict:
-    r = run_scout(["produce", "--source", str(source)], env, timeout=120)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
-def fixture_domains() -> set[str]:
-    from scout.sources.frames import parse_frame
-    from scout.names import normalise_domain
-
-    out = set()
-    for line in open(FIXTURE):
-        for raw in parse_frame(line).names:
-            name, _ = normalise_domain(raw, True)
-            if name:
-                out.add(name)
-    return out
-
-
 def docs_of(env) -> dict[str, dict]:
     return read_documents(env["OUTPUT_DIR"])
 
@@ -117,10 +94,9 @@ def pending(docs) -> list[str]:
 
 # ---------------------------------------------------------------- issue 3: pending, landing, caches
 
+@pytest.mark.slow
 def test_documents_saved_pending_then_completed_and_repeat_run_costs_no_query(
         tmp_path, redis5, dns_server, rdap, port43, workers):
-    from scout.names import root_domain
-
     iana, registry = port43
     rdap.route("/reg/domain/login-examplebank.invalid", "notfound")
     rdap.route("/reg/domain/secure-login-examplebank.invalid", "invalid_json")
@@ -129,7 +105,7 @@ def test_documents_saved_pending_then_completed_and_repeat_run_costs_no_query(
     w = workers(env)
     start_core(w)
     expected = fixture_domains()
-    roots = {root_domain(d) for d in expected}
+    roots = fixture_roots()
 
     # 1. No lookup worker: every document is saved at once, WHOIS pending.
     produced = produce(env, FIXTURE)
@@ -147,11 +123,9 @@ def test_documents_saved_pending_then_completed_and_repeat_run_costs_no_query(
     assert not rdap.log and not iana.log                       # nothing looked up yet
 
     # 2. The lookup worker starts: lookups land and update every waiting document.
-    t0 = time.monotonic()
     start_lookup_cli(w)
     wait_for(lambda: not pending(docs_of(env)), 60, message="WHOIS landed in every document")
     wait_for(lambda: counters().get("whois_landed", 0) >= 22, 10, message="landed counter")
-    landed_after = time.monotonic() - t0
     docs = docs_of(env)
     validate_documents(docs)
     c = counters()
@@ -181,7 +155,8 @@ def test_documents_saved_pending_then_completed_and_repeat_run_costs_no_query(
         assert wstatus(docs[name]) == "error: timeout"       # hostile registry: bounded, still saved
     assert all(wstatus(d) in ("ok", "not_found", "error: invalid rdap json", "error: timeout")
                for d in docs.values())
-    assert landed_after < 30
+    # (The silent registry holds a connection 30 s: "error: timeout" above, not a wall-clock bound, shows
+    # that WHOIS_TIMEOUT=1s ended those lookups.)
 
     # 3. A repeat run (the de-duplication memory expired, the WHOIS cache did not): zero queries.
     forget_seen()
@@ -246,6 +221,7 @@ def test_lookup_worker_start_refreshes_bootstrap_in_background(tmp_path, monkeyp
 
 # ---------------------------------------------------------------- embedded replay: complete documents
 
+@pytest.mark.slow
 def test_embedded_replay_ends_with_complete_documents(tmp_path, dns_server, rdap, port43):
     """`scout run --source` (no broker, no Redis) returns only once the lookups it started have landed."""
     env = make_env(tmp_path, "", dns_server, rdap, port43, FIXTURE_RDAP_TLDS, DOMAIN_WHOIS_RATE="50ms")
@@ -265,6 +241,7 @@ def test_embedded_replay_ends_with_complete_documents(tmp_path, dns_server, rdap
 
 # ---------------------------------------------------------------- rate limits, 429, IP network cache
 
+@pytest.mark.slow
 def test_rate_limit_429_retry_and_ip_network_cache(tmp_path, redis5, public_dns, rdap, port43, workers):
     interval = 0.3
     rdap.route("/reg/domain/busy.com", "too_many", retry_after=2)
@@ -340,6 +317,7 @@ def test_rate_limit_429_retry_and_ip_network_cache(tmp_path, redis5, public_dns,
 
 # ---------------------------------------------------------------- WHOIS_IPS: one queue and source per address
 
+@pytest.mark.slow
 def test_whois_ips_queue_per_address_and_bound_sockets(tmp_path, redis5, public_dns, port43, workers):
     ips = ["127.0.0.2", "127.0.0.3"]
     from scout.cli.worker import check_bindable
@@ -387,6 +365,7 @@ def test_whois_ips_queue_per_address_and_bound_sockets(tmp_path, redis5, public_
 
 # ---------------------------------------------------------------- WHOIS_MAX_BACKLOG
 
+@pytest.mark.slow
 def test_backlog_bound_marks_new_roots_skipped_and_counts_them(tmp_path, redis5, dns_server, rdap, port43,
                                                                workers):
     from scout.names import root_domain
@@ -436,6 +415,7 @@ watched_domains:
 """
 
 
+@pytest.mark.slow
 def test_high_score_roots_are_looked_up_first(tmp_path, redis5, public_dns, rdap, port43, workers):
     wl = tmp_path / "watchlist.yaml"
     wl.write_text(WATCHLIST)
@@ -460,6 +440,7 @@ def test_high_score_roots_are_looked_up_first(tmp_path, redis5, public_dns, rdap
     assert set(order[:3]) == set(tiers[2]) and set(order[3:7]) == set(tiers[1]) and set(order[7:]) == set(tiers[0]), order
 
 
+@pytest.mark.slow
 def test_whois_min_score_and_enrich_watchlist(tmp_path, public_dns, rdap, port43):
     wl = tmp_path / "watchlist.yaml"
     wl.write_text(WATCHLIST)

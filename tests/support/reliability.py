@@ -22,7 +22,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from tests.conftest import free_port, port_open, redis_db, wait_for
+from tests.conftest import free_port, port_open, redis_db, wait_for, worker_command
 
 RELIABILITY_REDIS = redis_db(9)
 
@@ -64,27 +64,6 @@ class PrivateRedis:
         import redis
 
         return redis.Redis.from_url(self.url)
-
-
-# ------------------------------------------------------------------ nsd on a fixed port
-
-def start_nsd_on(zones: dict[str, str], workdir: Path, port: int, wait: float = 15.0) -> subprocess.Popen:
-    """nsd serving `zones` on 127.0.0.1:port (the same port after a restart)."""
-    from tests.servers.dns_nsd import _answers, find_nsd, write_config
-
-    conf = write_config(zones, workdir, port)
-    proc = subprocess.Popen([find_nsd(), "-d", "-c", str(conf)], stdout=open(workdir / "nsd.out", "ab"),
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    end = time.monotonic() + wait
-    while time.monotonic() < end:
-        if all(_answers(port, z, "127.0.0.1") for z in zones):
-            return proc
-        if proc.poll() is not None:
-            time.sleep(0.3)   # the port may still be held by the previous instance: try again
-            proc = subprocess.Popen([find_nsd(), "-d", "-c", str(conf)], stdout=open(workdir / "nsd.out", "ab"),
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(0.05)
-    raise RuntimeError(f"nsd on port {port} did not answer:\n{(workdir / 'nsd.out').read_text(errors='replace')}")
 
 
 # ------------------------------------------------------------------ worker processes
@@ -136,12 +115,8 @@ class Proc:
 def start_worker(env: dict, tmp: Path, stage: str, label: str, concurrency: int | None = None,
                  preexec_fn=None) -> Proc:
     """A real celery worker for `stage`, with `scout worker`'s command line."""
-    from scout.cli.worker import worker_argv
-    from scout.config import load_settings
-
-    argv = worker_argv(load_settings(env, None), stage, None, ["-c", str(concurrency)] if concurrency else [])
-    argv = [a.replace("%h", f"{label}-{os.getpid()}") if "%h" in a else a for a in argv]
-    return Proc(argv, env, Path(tmp) / f"worker-{label}.log", preexec_fn=preexec_fn)
+    return Proc(worker_command(env, stage, label, concurrency=concurrency), env, Path(tmp) / f"worker-{label}.log",
+                preexec_fn=preexec_fn)
 
 
 def scout_proc(args: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -177,14 +152,6 @@ def last_delivery(redis_url: str) -> float:
 
 def failed_domains(store) -> set[str]:
     return {d for e in store.list_failed() for d in e.get("domains", [])}
-
-
-def recording(path: Path, names: list[str], per_frame: int = 5) -> Path:
-    """A /domains-only recording carrying `names`, `per_frame` to a frame."""
-    with open(path, "w") as f:
-        for i in range(0, len(names), per_frame):
-            f.write(json.dumps({"message_type": "dns_entries", "data": names[i:i + per_frame]}) + "\n")
-    return path
 
 
 # ------------------------------------------------------------------ a hostile DNS responder

@@ -1,4 +1,4 @@
-"""Helpers for the end-to-end WHOIS pipeline tests (tests/test_whois_pipeline.py).
+"""Helpers for the end-to-end WHOIS pipeline tests (tests/stages/test_whois.py).
 
 Local WHOIS world: RDAP and port-43 servers that log when each lookup reached them, RDAP bootstrap files
 pointing at them, an nsd serving public-looking addresses (8.8.8.x, documentation-free) plus Team Cymru's
@@ -7,12 +7,10 @@ Nothing here talks to anything but loopback.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 import zlib
-from pathlib import Path
 
 from tests.conftest import redis_db
 from tests.servers.rdap import RdapServer
@@ -51,19 +49,6 @@ class TimedWhois43(Whois43Server):
         super().answer(sock, mode, domain, kw)
 
 
-def write_bootstrap(d: Path, rdap_tlds: dict[str, str], ipv4: dict[str, str] | None = None) -> Path:
-    """RDAP bootstrap files: rdap_tlds {tld: base URL}, ipv4 {cidr: base URL}. Other TLDs go to port 43."""
-    d.mkdir(parents=True, exist_ok=True)
-    head = {"version": "1.0", "publication": "2026-10-01T00:00:00Z", "description": "test"}
-    by_base: dict[str, list[str]] = {}
-    for tld, base in rdap_tlds.items():
-        by_base.setdefault(base, []).append(tld)
-    (d / "dns.json").write_text(json.dumps(dict(head, services=[[t, [b]] for b, t in by_base.items()])))
-    (d / "ipv4.json").write_text(json.dumps(dict(head, services=[[[c], [b]] for c, b in (ipv4 or {}).items()])))
-    (d / "ipv6.json").write_text(json.dumps(dict(head, services=[])))
-    return d
-
-
 def route_of(root: str, ips: list[str]) -> str:
     """The source address scout.queues.lookup_route picks for a root (re-derived independently)."""
     return ips[zlib.crc32(root.encode()) % len(ips)]
@@ -86,14 +71,6 @@ def public_zones(records: dict[str, list[str]], cymru: list[str]) -> dict[str, s
         "@ IN NS ns.asn.cymru.com.", "ns IN A 127.0.0.1",
         'AS15169 IN TXT "15169 | US | arin | 2000-03-30 | GOOGLE, US"', *cymru]) + "\n"
     return out
-
-
-def dns_entries_file(path: Path, batches: list[list[str]]) -> Path:
-    """A recording of certstream `dns_entries` frames (one frame per list)."""
-    with open(path, "w") as f:
-        for names in batches:
-            f.write(json.dumps({"message_type": "dns_entries", "data": names}) + "\n")
-    return path
 
 
 def start_worker(workers, argv: list[str], label: str):

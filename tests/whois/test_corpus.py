@@ -260,6 +260,7 @@ def _well_formed(fields: dict) -> None:
     assert len(fields["statuses"]) <= 32
 
 
+@pytest.mark.slow
 @hsettings(max_examples=300, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 @given(st.text(max_size=3000), st.sampled_from([s for s in SAMPLES if s.kind == "domain"][::10]),

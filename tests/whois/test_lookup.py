@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 
 import pytest
@@ -16,10 +15,11 @@ from scout.whois.bootstrap import SHIPPED_DIR
 from scout.whois.http import http_get, parse_retry_after
 from scout.whois.errors import LookupFailed
 from scout.whois.targets import Guard
+from tests.conftest import need_nsd
 from tests.servers.base import ALLOW_NETWORKS, start_on_referral_port
-from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
+from tests.servers.dns_nsd import start_nsd, stop_nsd
 from tests.servers.dns_scripted import ScriptedDns
-from tests.servers.rdap import ARIN_2001_4860, ARIN_8_8_8, RIPE_193_0_0, RdapServer
+from tests.servers.rdap import ARIN_2001_4860, ARIN_8_8_8, RIPE_193_0_0, RdapServer, write_bootstrap
 from tests.servers.whois43 import Whois43Server
 
 TIMEOUT = 1.5          # WHOIS_TIMEOUT for these tests
@@ -72,30 +72,18 @@ def w43():
 
 @pytest.fixture(scope="module")
 def nsd_port(tmp_path_factory):
-    if not find_nsd():
-        if os.environ.get("CI"):
-            pytest.fail("nsd is not installed: CI must `apt-get install -y nsd`")
-        pytest.skip("nsd not installed (apt-get install nsd)")
+    need_nsd()
     proc, port = start_nsd({"asn.cymru.com.": cymru_zone()}, tmp_path_factory.mktemp("nsd"))
     yield port
     stop_nsd(proc)
 
 
-def write_bootstrap(d, base: str):
-    d.mkdir(parents=True, exist_ok=True)
-    pub = "2026-10-01T00:00:00Z"
-    (d / "dns.json").write_text(json.dumps({"version": "1.0", "publication": pub, "description": "test",
-        "services": [[["com", "org"], [base + "com/"]]]}))
-    (d / "ipv4.json").write_text(json.dumps({"version": "1.0", "publication": pub, "description": "test",
-        "services": [[["8.0.0.0/8"], [base + "arin/"]], [["193.0.0.0/8"], [base + "ripe/"]]]}))
-    (d / "ipv6.json").write_text(json.dumps({"version": "1.0", "publication": pub, "description": "test",
-        "services": [[["2001:4800::/23"], [base + "wrong/"]], [["2001:4860::/32"], [base + "arin/"]]]}))
-    return d
-
-
 @pytest.fixture(scope="module")
 def boot_dir(tmp_path_factory, rdap):
-    return write_bootstrap(tmp_path_factory.mktemp("boot"), rdap.base)
+    base = rdap.base
+    return write_bootstrap(tmp_path_factory.mktemp("boot"), {"com": base + "com/", "org": base + "com/"},
+                           {"8.0.0.0/8": base + "arin/", "193.0.0.0/8": base + "ripe/"},
+                           {"2001:4800::/23": base + "wrong/", "2001:4860::/32": base + "arin/"})
 
 
 @pytest.fixture(scope="module")

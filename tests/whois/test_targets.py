@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-import os
 import time
 
 import pytest
@@ -20,10 +19,10 @@ import pytest
 from scout.config import ConfigError, Settings, load_settings, parse_networks
 from scout.whois import lookup_domain, lookup_ip
 from scout.whois.targets import is_global_unicast
-from tests.conftest import emptied_redis, read_documents, redis_db, run_scout, scout_env, validate_documents
+from tests.conftest import emptied_redis, need_nsd, read_documents, redis_db, run_scout, scout_env, validate_documents
 from tests.servers.base import (ALLOW_NETWORKS, CANARY_HOST, CANARY_NET, REFERRAL_NET,
                                 start_on_referral_port)
-from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
+from tests.servers.dns_nsd import start_nsd, stop_nsd
 from tests.servers.dns_scripted import ScriptedDns
 from tests.servers.rdap import ARIN_8_8_8, RdapServer
 from tests.servers.tls import TestCA
@@ -80,10 +79,7 @@ def _count_from_zero(canaries):
 @pytest.fixture(scope="module")
 def nsd_port(tmp_path_factory, w43, canaries):
     """nsd answering for the servers' host names (and for names that point where nothing may go)."""
-    if not find_nsd():
-        if os.environ.get("CI"):
-            pytest.fail("nsd is not installed (scripts/setup.sh installs it)")
-        pytest.skip("nsd not installed")
+    need_nsd()
     records = ["registry 300 IN A 127.0.0.1", "ok 300 IN A 127.0.0.1", f"canary 300 IN A {CANARY_HOST}",
                f"canary43 300 IN A {canaries['w43'].host}", "metadata 300 IN A 169.254.169.254",
                "internal 300 IN A 10.20.30.40", "mixed 300 IN A 127.0.0.1", "mixed 300 IN A 10.1.2.3",
@@ -546,6 +542,7 @@ def redis11():
     yield from emptied_redis(redis_db(11))
 
 
+@pytest.mark.slow
 def test_scout_run_with_hostile_answers_and_unreachable_registrars_lands_every_document(
         tmp_path, redis11, rdap, w43, canaries, nsd_port, boot):
     """Default WHOIS settings (WHOIS_TIMEOUT 10s, one lookup a second): registries whose answers point at
