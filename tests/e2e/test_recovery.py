@@ -27,7 +27,8 @@ from scout.store.base import HOLDERS
 from tests.conftest import emptied_redis, need_service, read_documents, redis_db, run_scout, scout_env, wait_for
 from tests.e2e.test_reliability import lock_roots, unlock
 from tests.servers.rdap import RdapServer, rdap_bootstrap
-from tests.support.reliability import PrivateRedis, Proc, recording, start_worker
+from tests.support.feed import recording
+from tests.support.reliability import PrivateRedis, Proc, start_worker
 
 pytestmark = pytest.mark.slow
 

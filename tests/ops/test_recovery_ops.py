@@ -23,7 +23,7 @@ from scout.producer.sinks import queue_lengths
 from scout.stages.chain import publish_chain
 from scout.store import RedisStore
 from tests.conftest import ROOT, emptied_redis, redis_db, run_scout, scout_env, wait_for
-from tests.support.reliability import recording
+from tests.support.feed import recording
 
 NAMES = ["acme-widgets.example", "portal.example.org", "cdn.example.net"]
 

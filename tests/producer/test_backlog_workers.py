@@ -14,7 +14,8 @@ import pytest
 from scout.sources.replay import ReplayServer
 from tests.conftest import emptied_redis, read_documents, redis_db, scout_env, wait_for
 from tests.servers.processes import reading, stop_gracefully
-from tests.support.reliability import recording, scout_proc, start_worker
+from tests.support.feed import recording
+from tests.support.reliability import scout_proc, start_worker
 
 URL = redis_db(14)
 

@@ -23,7 +23,9 @@ from tests.servers.base import ALLOW_NETWORKS
 from tests.servers.dns_nsd import find_nsd, start_nsd, stop_nsd
 from tests.servers.rdap import RdapServer
 from tests.support.names import ADDRESSES, CYMRU, EXPECTED_ASN, WIDE_8
-from tests.support.whois import dns_entries_file, public_zones, write_bootstrap
+from tests.servers.rdap import write_bootstrap
+from tests.support.feed import dns_entries_file
+from tests.support.whois import public_zones
 
 class SlowRdap(RdapServer):
     """An RdapServer that holds the answers to `slow` paths for a while and notes the wall-clock time

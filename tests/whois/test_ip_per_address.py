@@ -20,7 +20,7 @@ from tests.conftest import emptied_redis, redis_db
 from tests.servers.base import ALLOW_NETWORKS
 from tests.servers.rdap import ARIN_8_8_8, RdapServer
 from tests.support.names import CYMRU, EXPECTED_ASN, WIDE_8
-from tests.support.whois import write_bootstrap
+from tests.servers.rdap import write_bootstrap
 
 
 @pytest.fixture(scope="module")
