@@ -20,19 +20,19 @@ def test_a_timed_out_batch_is_cancelled_on_the_shared_loop():
         async with sem:
             started.set()
             try:
-                await asyncio.sleep(30)
+                await asyncio.sleep(300)               # longer than any deadline (DEADLINE_SLACK 30 s)
                 finished.set()
             except asyncio.CancelledError:
                 cancelled.set()
                 raise
 
     with pytest.raises(concurrent.futures.TimeoutError):
-        _loop().run(slow, 0.5)
+        _loop().run(slow, 1, 0.1)                   # one query, 0.1 s for its slot: past the deadline
     assert started.is_set()
     assert cancelled.wait(10) and not finished.is_set()
 
     async def quick(sem):
         async with sem:
             return "answered"
-    assert _loop().run(quick, 10) == "answered"       # the loop and its query cap are free again
+    assert _loop().run(quick, 1, 10) == "answered"       # the loop and its query cap are free again
     assert _loop().sem._value == _loop().max_in_flight
