@@ -36,3 +36,26 @@ def test_a_timed_out_batch_is_cancelled_on_the_shared_loop():
             return "answered"
     assert _loop().run(quick, 10) == "answered"       # the loop and its query cap are free again
     assert _loop().sem._value == _loop().max_in_flight
+
+
+def test_batches_past_the_budget_wait_their_turn_before_their_deadline_starts():
+    """Twelve threads' batches, each half the admission budget and each needing 0.3 s: at most two run on
+    the loop at once (without the budget all twelve would)."""
+    from scout.stages.dns import _loop
+
+    shared = _loop()
+    running, peak, lock = [0], [0], threading.Lock()
+
+    async def batch(sem):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        await asyncio.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return "done"
+
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda _: shared.run(batch, 2.0, cost=shared.budget // 2), range(12)))
+    assert results == ["done"] * 12
+    assert peak[0] == 2 and shared.admitted == 0
