@@ -260,13 +260,6 @@ class _SharedLoop:
         self.loop = asyncio.new_event_loop()
         self.sem: asyncio.Semaphore | None = None
         self.max_in_flight = max_in_flight
-        # Queries of the batches admitted to the loop. A batch's deadline assumes it shares the cap with a
-        # few others: fifty threads' batches admitted at once all progress together, all run out of time
-        # together and are retried together, and nothing is ever saved (seen in the soak). Batches past
-        # this budget wait their turn before their deadline starts.
-        self.budget = ADMITTED_QUERIES
-        self.admitted = 0
-        self.turn = threading.Condition()
         ready = threading.Event()
         threading.Thread(target=self._run, args=(ready,), name="dns-loop", daemon=True).start()
         ready.wait()
@@ -281,33 +274,16 @@ class _SharedLoop:
         ready.set()
         self.loop.run_forever()
 
-    def run(self, coro_fn, timeout: float, cost: int = 1):
+    def run(self, coro_fn, timeout: float):
         async def guarded():
             return await coro_fn(self.sem)
 
-        cost = max(1, min(cost, self.budget))
-        with self.turn:
-            self.turn.wait_for(lambda: self.admitted + cost <= self.budget)
-            self.admitted += cost
-        try:
-            future = asyncio.run_coroutine_threadsafe(guarded(), self.loop)
-            try:
-                return future.result(timeout)
-            except BaseException:
-                # Out of time (or the thread is being stopped): the queries must not run on without anyone
-                # waiting for them, piling up on the shared loop behind the batch's own retry.
-                future.cancel()
-                raise
-        finally:
-            with self.turn:
-                self.admitted -= cost
-                self.turn.notify_all()
+        return asyncio.run_coroutine_threadsafe(guarded(), self.loop).result(timeout)
 
 
 _shared: _SharedLoop | None = None
 _shared_lock = threading.Lock()
 MAX_IN_FLIGHT = 512
-ADMITTED_QUERIES = 4 * MAX_IN_FLIGHT   # queries of the batches on the loop at once (see _SharedLoop)
 
 
 def _loop() -> _SharedLoop:
@@ -328,7 +304,7 @@ def resolve_batch(domains: list[str], settings) -> list[dict]:
 
     # Upper bound: every query of every domain waiting its full timeout behind the cap, plus slack.
     limit = (retries + 1) * timeout * (1 + len(domains) * len(TYPES) / MAX_IN_FLIGHT) + 30
-    return _loop().run(work, limit, cost=len(domains) * len(TYPES))
+    return _loop().run(work, limit)
 
 
 def run_dns(items: list[dict], settings) -> tuple[list[dict], list[dict]]:
