@@ -344,12 +344,6 @@ def load_settings(env: dict[str, str] | None = None, dotenv: str | Path | None =
                          ("CACHE_REDIS_URL", s.cache_redis_url)):
         if url and "://" not in url:
             raise ConfigError(f"{url_var}={url!r}: expected a URL such as redis://127.0.0.1:6379/0")
-    if s.broker_url and "://" in s.broker_url and not s.broker_url.startswith(("redis://", "rediss://")) \
-            and not derived.get("redis_url", s.redis_url):
-        # Without it every process would keep its own in-memory store: no shared de-duplication, WHOIS
-        # answers never reaching documents, an empty failed list.
-        raise ConfigError(f"REDIS_URL is required with BROKER_URL={redact_url(s.broker_url)}: the processes of a "
-                          "fleet share de-duplication, WHOIS caches and the failed store through Redis")
     if s.certstream_url and not s.certstream_url.startswith(("ws://", "wss://")):
         raise ConfigError(f"CERTSTREAM_URL={s.certstream_url!r}: expected a ws:// or wss:// URL")
     if s.flower_basic_auth and ":" not in s.flower_basic_auth:
