@@ -215,7 +215,7 @@ class Settings:
     ip_whois_aaaa: bool = False
     rdap_bootstrap_dir: str = ""
     output_dir: str = "ctlog_data"
-    output_raw_whois: bool = True       # false: documents keep the parsed WHOIS only (a third of the bytes)
+    output_raw_whois: bool = True       # false: documents keep the parsed WHOIS only (0.7x the disk)
     save_fsync: bool = False
     # The SQL store (scout/db): sqlite:///PATH or postgresql://...; empty: `scout run` uses
     # sqlite:///<OUTPUT_DIR>/scout.db, fleet workers write files only; `none`: no store at all.
@@ -225,7 +225,7 @@ class Settings:
     strip_www: bool = True
     broker_url: str = ""
     redis_url: str = ""
-    cache_redis_url: str = ""           # WHOIS caches in a Redis of their own (evictable); empty: REDIS_URL
+    cache_redis_url: str = ""           # WHOIS caches and seen keys in a Redis that may evict; empty: REDIS_URL
     batch_size: int = 100
     batch_linger: float = 0.2
     max_backlog: int = 200000

@@ -61,21 +61,28 @@ def _skip_reason(group: list[dict], settings, backlog: _Backlog) -> str | None:
 
 
 def _wait_or_dispatch(kind: str, key: str, group: list[dict], members: list[str], settings, store,
-                      backlog: _Backlog, counts: Counter, send) -> str:
+                      backlog: _Backlog, counts: Counter, send, recheck) -> tuple[str, dict | None]:
     """A cache miss for `key` (kind "dw": a root, "ip": an address): register the waiting documents and
-    dispatch one lookup unless one is in flight; or skip it (low score, backlog full). -> the status."""
+    dispatch one lookup unless one is in flight; or skip it (low score, backlog full). -> (the status,
+    None), or ("hit", the answer) when a lookup landed between the cache read and taking its lock."""
     reason = _skip_reason(group, settings, backlog)
     owned = store.acquire(f"{kind}:{key}", INFLIGHT_TTL)
+    if owned:
+        # The lock is free once a lookup has landed: it may have landed since the batch read the cache.
+        hit = recheck()
+        if hit is not None:
+            store.release(f"{kind}:{key}")
+            return "hit", hit
     if reason and owned:
         store.release(f"{kind}:{key}")  # skipped: no lookup for it
-        return reason
+        return reason, None
     # A lookup is dispatched now, or already in flight (then waiting for it costs nothing).
     store.add_members(f"pending:{kind}:{key}", members, PENDING_TTL)
     if owned:
         send(min(it.get("urgency", 5) for it in group))
         counts["whois_dispatched"] += 1
         backlog.value = backlog.get() + 1
-    return PENDING
+    return PENDING, None
 
 
 def _status_result(status: str) -> dict:
@@ -108,10 +115,12 @@ def join_domain_whois(items: list[dict], settings, store, dispatch, lookups_wait
             counts["whois_domain_cache_hit"] += len(group)
         else:
             # Waiting documents are named "<root_domain>|<domain>": their file is OUTPUT_DIR/<root>/.
-            status = _wait_or_dispatch("dw", key, group, [f"{it['r']}|{it['d']}" for it in group], settings,
-                                       store, backlog, counts, lambda urgency, key=key: dispatch(key, urgency))
-            counts["whois_domain_cache_miss" if status == PENDING else "whois_" + status] += len(group)
-            result = _status_result(status)
+            status, result = _wait_or_dispatch(
+                "dw", key, group, [f"{it['r']}|{it['d']}" for it in group], settings, store, backlog, counts,
+                lambda urgency, key=key: dispatch(key, urgency), lambda key=key: store.get_json("dw:" + key))
+            counts[{PENDING: "whois_domain_cache_miss", "hit": "whois_domain_cache_hit"}.get(
+                status, "whois_" + status)] += len(group)
+            result = result if result is not None else _status_result(status)
         for it in group:
             it["dw"] = result
     store.incr(counts)
@@ -147,11 +156,13 @@ def join_ip_whois(items: list[dict], settings, store, dispatch, lookups_waiting=
             if result is not None:
                 counts["whois_ip_cache_hit"] += 1
             else:
-                status = _wait_or_dispatch(
+                status, result = _wait_or_dispatch(
                     "ip", ip, group, [f"{it['r']}|{it['d']}" for it in group], settings, store, backlog,
-                    counts, lambda urgency, ip=ip, root=group[0]["r"]: dispatch(ip, root, urgency))
-                counts["whois_ip_cache_miss" if status == PENDING else "whois_" + status] += 1
-                result = {"raw": "", "info": {"status": status}}
+                    counts, lambda urgency, ip=ip, root=group[0]["r"]: dispatch(ip, root, urgency),
+                    lambda ip=ip: cached_ip_result(store, ip, fresh=True))
+                counts[{PENDING: "whois_ip_cache_miss", "hit": "whois_ip_cache_hit"}.get(
+                    status, "whois_" + status)] += 1
+                result = result if result is not None else {"raw": "", "info": {"status": status}}
         for it in group:
             it["iw"][ip] = result
     store.incr(counts)

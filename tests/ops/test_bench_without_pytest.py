@@ -1,6 +1,6 @@
 """Issue 16, shown: `python -m bench` runs from the production install (scripts/run.sh's venv: no pytest,
 no dev packages). Every bench module, and every tests.* module any of them imports (at the top or inside a
-function), is imported in a subprocess where `import pytest` fails."""
+function), is imported in a subprocess where `import pytest` (and every other dev-only package) fails."""
 from __future__ import annotations
 
 import ast
@@ -11,9 +11,11 @@ from tests.conftest import ROOT, scout_env
 
 BLOCK_PYTEST = """
 import importlib, importlib.abc, sys
+# requirements-dev.txt less requirements.txt: what the production install does not have.
+DEV_ONLY = ("pytest", "_pytest", "pytest_timeout", "hypothesis", "jsonschema", "certstream", "compose")
 class NoDev(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("pytest", "_pytest"):
+        if name.split(".")[0] in DEV_ONLY:
             raise ModuleNotFoundError(f"No module named {name!r} (production install)")
 sys.meta_path.insert(0, NoDev())
 for name in sys.argv[1:]:

@@ -52,3 +52,28 @@ def test_whois_backlog_follows_the_queue_after_a_purge(redis14):
         assert sorted(statuses(third).values()) == ["pending"] * 3 + ["skipped_backlog"]
         assert queue_lengths(app, ["whois.default"])["whois.default"] == 3
         tasks._depths = None
+
+
+def test_a_lookup_landing_between_cache_read_and_lock_is_used_not_dispatched_again(redis14):
+    """The race behind a duplicate dispatch: a batch reads the cache (miss), the lookup in flight lands
+    (answer cached, lock released), then the batch takes the free lock. It must use the answer."""
+    from scout.config import load_settings
+    from scout.stages.whois import join_domain_whois
+    from scout.store import RedisStore
+
+    store = RedisStore(URL)
+    s = load_settings({}, None)
+    answer = {"raw": "Domain Name: RACE.EXAMPLE", "parsed": {"status": "ok"}}
+    sent = []
+
+    class LandsMidway(RedisStore):
+        def get_many_json(self, keys):
+            out = super().get_many_json(keys)           # the miss ...
+            store.set_json("dw:race.example", answer, 3600)   # ... then the lookup lands
+            return out
+
+    items = join_domain_whois([{"d": "www.race.example", "r": "race.example"}], s,
+                              LandsMidway(URL), lambda root, urgency: sent.append(root))
+    assert sent == [] and items[0]["dw"] == answer
+    assert store.counters().get("whois_domain_cache_hit") == 1 and "whois_dispatched" not in store.counters()
+    assert store.acquire("dw:race.example", 10)        # the lock was given back
