@@ -283,9 +283,12 @@ def _serve_metrics_on_start(sender=None, **_):
     if not s.metrics_port:
         return
     pool = str(getattr(sender, "pool_cls", "") or "")
-    if "thread" not in pool.lower() and "solo" not in pool.lower() and not metrics.server.multiprocess_dir():
-        log.warning("metrics: pool %s runs tasks in child processes; set PROMETHEUS_MULTIPROC_DIR (or use "
-                    "`scout worker`, a threads pool) or /metrics misses what they count", pool)
+    if "prefork" in pool.lower() or "processes" in pool.lower():   # threads, solo, gevent: one process
+        if metrics.server.multiprocess_dir():
+            metrics.server.wipe_multiprocess_dir()   # the children are not forked yet
+        else:
+            log.warning("metrics: pool %s runs tasks in child processes; set PROMETHEUS_MULTIPROC_DIR (or use "
+                        "`scout worker`, a threads pool) or /metrics misses what they count", pool)
     try:
         metrics.serve(s)
     except OSError as exc:  # the port is taken: the worker still works, without its metrics

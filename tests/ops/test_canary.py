@@ -106,6 +106,7 @@ def test_prefork_worker_metrics_add_up_their_child_processes(tmp_path, canary_re
     port = free_port()
     prom = tmp_path / "prom"
     prom.mkdir()
+    (prom / "counter_1.db").write_bytes(b"left by an earlier run")   # wiped at start, or the page breaks
     env = env_for(tmp_path, METRICS_PORT=port, METRICS_ADDRESS="127.0.0.1", PROMETHEUS_MULTIPROC_DIR=prom)
     workers(env).start_argv([sys.executable, "-m", "celery", "-A", "scout", "worker", "-P", "prefork", "-c", "2", "-l", "INFO",
                              "-Q", "dns,whois,save", "-n", f"prefork-{port}@%h", "--without-gossip",
@@ -118,3 +119,4 @@ def test_prefork_worker_metrics_add_up_their_child_processes(tmp_path, canary_re
     assert value(m, "scout_stage_duration_seconds_count", stage="dns") >= 2
     assert total(m, "scout_canary_saved_total") >= 2
     assert list(prom.glob("*.db")), "the children wrote their values to PROMETHEUS_MULTIPROC_DIR"
+    assert not (prom / "counter_1.db").exists()
