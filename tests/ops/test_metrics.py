@@ -171,3 +171,23 @@ def test_scout_run_serves_producer_workers_and_canary_on_one_page(tmp_path, dns_
     assert value(m, "scout_queue_messages", queue="dns") is not None
     assert value(m, "scout_canary_latency_seconds", stage="total") > 0
     assert not any(name.endswith(".invalid") for name in read_documents(out))
+
+
+def test_server_names_from_answers_cannot_grow_the_page_without_end():
+    """WHOIS servers come from answers (referrals anyone can write): past MAX_SERVERS they count as _other."""
+    from prometheus_client import REGISTRY
+
+    from scout.metrics import families
+
+    families.enable()
+    before = REGISTRY.get_sample_value("scout_whois_lookups_total",
+                                       {"kind": "domain", "server": "_other", "status": "ok"}) or 0
+    for i in range(families.MAX_SERVERS + 50):
+        families.whois_lookup("domain", f"whois.r{i}.flood.example", "ok")
+        families.count({f"whois_server:whois.r{i}.flood.example": 1})
+    servers = {labels["server"] for m in REGISTRY.collect() if m.name == "scout_whois_lookups"
+               for _, labels, _ in [(s.name, s.labels, s.value) for s in m.samples]}
+    assert len(servers) <= families.MAX_SERVERS + 1 and "_other" in servers
+    assert REGISTRY.get_sample_value("scout_whois_lookups_total",
+                                     {"kind": "domain", "server": "_other", "status": "ok"}) - before >= 50
+    assert REGISTRY.get_sample_value("scout_whois_queries_by_server_total", {"server": "_other"}) >= 50
