@@ -120,3 +120,10 @@ def test_prefork_worker_metrics_add_up_their_child_processes(tmp_path, canary_re
     assert total(m, "scout_canary_saved_total") >= 2
     assert list(prom.glob("*.db")), "the children wrote their values to PROMETHEUS_MULTIPROC_DIR"
     assert not (prom / "counter_1.db").exists()
+
+
+def test_periodic_canary_without_a_shared_store_is_a_configuration_error(tmp_path):
+    r = run_scout(["produce", "--source", str(tmp_path / "none.jsonl")],
+                  scout_env(BROKER_URL="amqp://guest:guest@127.0.0.1:9//", CANARY_INTERVAL="1m"), timeout=60,
+                  cwd=tmp_path)
+    assert r.returncode == 2 and "CANARY_INTERVAL" in r.stderr and "REDIS_URL" in r.stderr
