@@ -191,3 +191,19 @@ def test_server_names_from_answers_cannot_grow_the_page_without_end():
     assert REGISTRY.get_sample_value("scout_whois_lookups_total",
                                      {"kind": "domain", "server": "_other", "status": "ok"}) - before >= 50
     assert REGISTRY.get_sample_value("scout_whois_queries_by_server_total", {"server": "_other"}) >= 50
+
+
+def test_a_worker_whose_metrics_port_is_taken_still_works(tmp_path, metrics_redis, workers):
+    """Two workers on one host with one METRICS_PORT: the second says so and consumes all the same."""
+    port = free_port()
+    env = scout_env(BROKER_URL=METRICS_REDIS, OUTPUT_DIR=tmp_path / "out", DNS_SERVER="127.0.0.1:9",
+                    METRICS_PORT=port, METRICS_ADDRESS="127.0.0.1")
+    group = workers(env)
+    group.start("dns", concurrency=2)
+    group.start("whois", concurrency=2, name="whois-same-port")
+    group.start("save", concurrency=2, name="save-same-port")
+    logs = [log.read_text() for _, _, log in group.procs]
+    assert "metrics on http://127.0.0.1" in logs[0] and all("cannot serve on port" in t for t in logs[1:]), logs
+    r = run_scout(["canary", "--timeout", "60s", "--json"], env, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert total(scrape(port), "scout_tasks_total", stage="dns", outcome="done") >= 1
