@@ -24,9 +24,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 QUICK = dict(prod_names=60_000, prod_certs=6_000, enqueue=10_000, e2e=1_000, e2e_rounds=1, e2e_paced=300, naive=300,
-             mem=(10_000, 100_000), whois=1_000, ct_certs=1_000, ct_rounds=1, scaling=False)
+             mem=(10_000, 100_000), whois=1_000, ct_certs=1_000, ct_rounds=1, scaling=False,
+             ct_dedup=1_000)
 FULL = dict(prod_names=200_000, prod_certs=50_000, enqueue=100_000, e2e=12_000, e2e_rounds=3, e2e_paced=2_000, naive=2_000,
-            mem=(100_000, 1_000_000), whois=20_000, ct_certs=4_000, ct_rounds=3, scaling=True, scaling_n=3_000)
+            mem=(100_000, 1_000_000), whois=20_000, ct_certs=4_000, ct_rounds=3, scaling=True, scaling_n=3_000,
+            ct_dedup=5_000)
 
 
 def log(msg: str) -> None:
@@ -54,7 +56,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small workloads, under 2 minutes")
     ap.add_argument("--only", default="",
-                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,whois_accuracy,watchlist,metrics")
+                    help="comma list of: producer,enqueue,e2e,scaling,memory,whois,ct,ct_dedup,whois_accuracy,watchlist,metrics")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args(argv)
     P = QUICK if args.quick else FULL
@@ -72,7 +74,7 @@ def main(argv=None) -> int:
     started = time.time()
     try:
         # only the benchmarks that use Redis start one (whois_accuracy and ct run without any server)
-        needs_redis = any(want(x) for x in ("producer", "enqueue", "memory", "e2e", "scaling", "whois"))
+        needs_redis = any(want(x) for x in ("producer", "enqueue", "memory", "e2e", "scaling", "whois", "ct_dedup"))
         with private_redis(tmp / "redis") if needs_redis else contextlib.nullcontext() as redis:
             if want("producer"):
                 from bench.producer_bench import bench_producer
@@ -86,6 +88,11 @@ def main(argv=None) -> int:
                 fig.update({k: v for k, v in r.items() if not isinstance(v, dict)})
                 fig["producer_names"], fig["producer_certs"] = n_names, len(full)
                 del frames, full
+            if want("ct_dedup"):
+                from bench.ct_dedup_bench import bench_ct_dedup
+
+                log(f"ct_dedup: {P['ct_dedup']} issuances (precertificate + certificate in several logs)")
+                fig.update(bench_ct_dedup(P["ct_dedup"], redis.url(5), rounds=1 if args.quick else 3))
             if want("enqueue"):
                 from bench.enqueue_bench import bench_enqueue
 
@@ -213,6 +220,15 @@ ROWS = [
     ("producer, full-stream certs/s (CPU s)", "producer_certs_per_s", "producer_certs_baseline_per_s",
      "producer_certs_ratio", ">= 10,000"),
     ("  with RedisStore (CPU s / wall s)", "producer_certs_redis_per_s", "producer_certs_redis_per_wall_s", None, ""),
+    ("producer, duplicated full stream certs/s, de-dup (vs off)", "ct_dedup_after_certs_per_s",
+     "ct_dedup_before_certs_per_s", "ct_dedup_ratio", ""),
+    ("  with ENRICH=watchlist (CPU s)", "ct_dedup_watchlist_after_certs_per_s",
+     "ct_dedup_watchlist_before_certs_per_s", "ct_dedup_watchlist_ratio", ""),
+    ("  with RedisStore (CPU s)", "ct_dedup_redis_after_certs_per_s", "ct_dedup_redis_before_certs_per_s",
+     "ct_dedup_redis_ratio", ""),
+    ("  with RedisStore (wall s)", "ct_dedup_redis_after_certs_per_wall_s", "ct_dedup_redis_before_certs_per_wall_s",
+     None, ""),
+    ("  key us/cert (vs asn1crypto model)", "ct_dedup_key_us", "ct_dedup_key_asn1crypto_model_us", None, ""),
     ("enqueue, domains/s (CelerySink vs LPUSH)", "enqueue_domains_per_s", "enqueue_baseline_per_s", "enqueue_ratio",
      ">= 20,000"),
     ("  message bytes per domain", "message_bytes_per_domain", None, None, ""),

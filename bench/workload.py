@@ -188,3 +188,64 @@ def e2e_frames(domains: list[str], per_frame: int = 2) -> list[str]:
     """dns_entries frames carrying `domains` (each exactly once) for the end-to-end runs."""
     return [json.dumps({"message_type": "dns_entries", "data": domains[i:i + per_frame]}, separators=(",", ":"))
             for i in range(0, len(domains), per_frame)]
+
+
+# ------------------------------------------------------------------ issuances (precertificate + certificate)
+
+class Issuer:
+    """A throwaway CA issuing, per call, the two certificates of one issuance the way CAs log them: a
+    precertificate (CT poison extension) and the final certificate (the same TBS with an SCT list in
+    the poison's place), signed separately. Deterministic names; keys are generated once."""
+
+    def __init__(self, name: str = "Scout Bench CA") -> None:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self._x509, self._hashes, self._NameOID = x509, hashes, NameOID
+        self._der = serialization.Encoding.DER
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
+                             x509.NameAttribute(NameOID.COMMON_NAME, name + " R1")])
+        self.now = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
+        self.ca = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                   .public_key(self.key.public_key()).serial_number(1)
+                   .not_valid_before(self.now).not_valid_after(self.now + datetime.timedelta(days=3650))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(self.key, hashes.SHA256()))
+        self.ca_der = self.ca.public_bytes(self._der)
+        self.leaf_key = ec.generate_private_key(ec.SECP256R1())
+        self.serial = 0x5C0C7000
+
+    def issue(self, names: list[str]) -> tuple[bytes, bytes]:
+        """(precertificate DER, certificate DER) of one issuance for `names` (the first is the CN)."""
+        import datetime
+
+        x509 = self._x509
+        self.serial += 1
+        sct_oid = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
+
+        def build(ct_ext, critical):
+            return (x509.CertificateBuilder()
+                    .subject_name(x509.Name([x509.NameAttribute(self._NameOID.COMMON_NAME, names[0])]))
+                    .issuer_name(self.ca.subject).public_key(self.leaf_key.public_key())
+                    .serial_number(self.serial).not_valid_before(self.now)
+                    .not_valid_after(self.now + datetime.timedelta(days=90))
+                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                    .add_extension(ct_ext, critical=critical)
+                    .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+                    .sign(self.key, self._hashes.SHA256()).public_bytes(self._der))
+
+        return build(x509.PrecertPoison(), True), build(x509.UnrecognizedExtension(sct_oid, self._sct_list()), False)
+
+    def _sct_list(self) -> bytes:
+        """extnValue of an SCT list extension (RFC 6962 3.3) with one v1 SCT from a made-up log."""
+        sig = b"\x30\x06\x02\x01\x01\x02\x01\x01"               # ECDSA-Sig-Value r=1, s=1 (never checked)
+        sct = (b"\x00" + hashlib.sha256(b"bench log").digest() + (1_790_000_000_000 + self.serial).to_bytes(8, "big")
+               + b"\x00\x00" + b"\x04\x03" + len(sig).to_bytes(2, "big") + sig)
+        body = len(sct).to_bytes(2, "big") + sct
+        tls = len(body).to_bytes(2, "big") + body
+        return bytes([0x04, len(tls)]) + tls

@@ -16,6 +16,7 @@ from scout.celery import app
 from scout.config import ConfigError, redact_url
 from scout.counters import Counters
 from scout.names import normalise_domain, root_domain
+from scout.producer.certdedup import SeenCertificates
 from scout.producer.nats_sink import NatsSink
 from scout.producer.sinks import CelerySink
 from scout.sources.frames import parse_frame
@@ -47,6 +48,8 @@ class Producer:
         self._pushed: dict[str, int] = {}
         self._last_push = time.monotonic()
         self.ct_status = None               # () -> list of per-log dicts (the CT reader's status), or None
+        max_keys = getattr(settings, "ct_dedup_keys", 0)
+        self.certs = SeenCertificates(max_keys) if max_keys else None   # precert/cert copies: certdedup.py
 
     # ---------------------------------------------------------------- frames
     def handle_frame(self, text) -> None:
@@ -55,6 +58,9 @@ class Producer:
         result = parse_frame(text)
         if result.skip:
             c.incr("frames_" + result.skip)
+            return
+        if result.leaf is not None and self.certs is not None and self.certs.duplicate(result.leaf):
+            c.incr("certs_duplicate")          # another copy of one issuance: before any name is normalised
             return
         if result.truncated:
             c.incr("names_skipped_too_many", result.truncated)

@@ -23,6 +23,7 @@ class FrameResult:
     certificate: dict | None = None               # facts that travel with each domain
     skip: str | None = None                        # why the frame gave nothing: bad_json, heartbeat, ...
     truncated: int = 0                             # names beyond MAX_NAMES_PER_FRAME
+    leaf: dict | None = None                       # certificate_update: leaf_cert as sent (DER, issuer, serial)
 
 
 def _ts(value) -> str | None:
@@ -83,4 +84,5 @@ def parse_frame(text: str | bytes) -> FrameResult:
     if not names:
         return FrameResult(skip="empty")
     truncated = max(0, len(names) - MAX_NAMES_PER_FRAME)
-    return FrameResult(names=names[:MAX_NAMES_PER_FRAME], certificate=cert, truncated=truncated)
+    return FrameResult(names=names[:MAX_NAMES_PER_FRAME], certificate=cert, truncated=truncated,
+                       leaf=data["leaf_cert"] if cert is not None else None)

@@ -5,9 +5,12 @@ Modules, in the order data flows through them:
 - `loglist`   which logs exist (Chrome's v3 list), which are usable, the CT_LOGS filter;
 - `rfc6962`   the classic API (`get-sth`, `get-entries`);
 - `static`    the static-ct-api / tiled API (`checkpoint`, `tile/data/...`, `issuer/...`);
+- `der`       the in-place DER walk (decode's fast path, and the producer's certificate de-duplication);
 - `decode`    pure functions: log entry bytes -> certstream `certificate_update` frame;
 - `malformed` what happens to input that does not decode;
-- `reader`    `CTSource`: one worker thread per log, backoff, state file, list refresh.
+- `health`    per-log status (`scout stats` ct_logs): position, behind, lag, errors, backoff, gaps;
+- `state`     CT_STATE_FILE: positions, processed ranges and gaps (format v2, v1 still read);
+- `reader`    `CTSource`: one worker thread per log, backoff, gaps, lag alert, state file, list refresh.
 
 This module holds the small HTTP helper both protocol modules share: bounded, with timeouts.
 """

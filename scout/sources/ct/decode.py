@@ -35,6 +35,8 @@ from threading import Lock
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from scout.sources.ct.der import DerError as _DerError
+from scout.sources.ct.der import element as _tlv
 from scout.sources.ct.malformed import MalformedEntry, TruncatedTile
 
 X509_ENTRY = 0
@@ -420,10 +422,6 @@ def reference_leaf_cert_fields(der: bytes) -> dict:
 # ---------------------------------------------------------------------------------------------------
 # Fast path: the parts of a certificate we need, read straight from its DER
 
-class _DerError(Exception):
-    """Something the fast path does not handle; the reference path decides."""
-
-
 _ISSUERS: dict[bytes, dict] = {}        # raw issuer Name -> subject dict (a few hundred CAs in practice)
 _ISSUER_CACHE_SIZE = 4096
 
@@ -439,21 +437,6 @@ _AD_OCSP = bytes.fromhex("2b06010505073001")
 _AD_CA_ISSUERS = bytes.fromhex("2b06010505073002")
 _KU_LABELS = ("Digital Signature", "Content Commitment", "Key Encipherment", "Data Encipherment",
               "Key Agreement", "Certificate Signing", "CRL Signing", "Encipher Only", "Decipher Only")
-
-
-def _tlv(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the DER element at pos; it must end by `end`."""
-    tag, ln = buf[pos], buf[pos + 1]     # IndexError past the end: callers treat it as _DerError
-    pos += 2
-    if ln > 0x7F:
-        n = ln & 0x7F
-        if n == 0 or n > 3:
-            raise _DerError
-        ln = int.from_bytes(buf[pos:pos + n], "big")
-        pos += n
-    if (tag & 0x1F) == 0x1F or pos + ln > end:
-        raise _DerError
-    return tag, pos, pos + ln
 
 
 def _children(buf: bytes, start: int, end: int) -> list[tuple[int, int, int]]:

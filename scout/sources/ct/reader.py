@@ -8,6 +8,10 @@
 - Errors (HTTP 429/5xx, timeouts, bad responses, a truncated tile) back off per log — exponential with
   jitter, honouring Retry-After — without touching other logs. Malformed entries are counted and skipped
   (see malformed.py).
+- Entries a log does not serve (pruned, or failing CT_SKIP_AFTER times in a row while the log answers
+  its tree head) are skipped after a binary search for the first entry it serves, and reported as a
+  gap (health.py, state.py): nothing is skipped silently. Each worker keeps its LogHealth; status()
+  collects them, and run() warns once per log lagging over CT_LAG_ALERT.
 - Memory is bounded: the frame queue, batch/tile sizes, response sizes and the caches all have limits.
   When the queue is full a worker waits (backpressure), and stops waiting when asked to stop.
 - Positions advance only when run() has delivered a frame (queue order is log order), so the state
