@@ -12,6 +12,7 @@ import pytest
 
 from scout.stages import canary
 from scout.store import RedisStore
+from tests.servers.rdap import rdap_bootstrap
 from tests.conftest import emptied_redis, read_documents, redis_db, run_scout, scout_env, wait_for
 
 CANARY_REDIS = redis_db(15)
@@ -25,7 +26,7 @@ def canary_redis():
 def env_for(tmp_path, **extra) -> dict:
     # DNS_SERVER points nowhere: a canary must never need the resolver.
     return scout_env(BROKER_URL=CANARY_REDIS, OUTPUT_DIR=tmp_path / "out", DNS_SERVER="127.0.0.1:9",
-                     ALERT_MIN_SCORE=1, **extra)
+                     ALERT_MIN_SCORE=1, **rdap_bootstrap(tmp_path, "http://127.0.0.1:9/"), **extra)
 
 
 def canary_run(env: dict, timeout: str, cwd) -> tuple[int, dict, float]:
@@ -127,3 +128,14 @@ def test_periodic_canary_without_a_shared_store_is_a_configuration_error(tmp_pat
                   scout_env(BROKER_URL="amqp://guest:guest@127.0.0.1:9//", CANARY_INTERVAL="1m"), timeout=60,
                   cwd=tmp_path)
     assert r.returncode == 2 and "CANARY_INTERVAL" in r.stderr and "REDIS_URL" in r.stderr
+
+
+def test_scout_stats_shows_the_last_canary(tmp_path, canary_redis, workers):
+    env = env_for(tmp_path)
+    workers(env).start("all", concurrency=2, name="stats-all")
+    rc, report, _ = canary_run(env, "60s", tmp_path)
+    assert rc == 0, report
+    stats = json.loads(run_scout(["stats", "--json"], env, timeout=120, cwd=tmp_path).stdout)
+    assert stats["canary"]["domain"] == report["domain"] and stats["canary"]["ok"] and stats["canary"]["at"]
+    text = run_scout(["stats"], env, timeout=120, cwd=tmp_path).stdout
+    assert "canary:   ok" in text and "total=" in text
