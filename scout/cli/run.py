@@ -125,6 +125,8 @@ def cmd_produce(args) -> int:
 def watch(s: Settings, app, counters: Counters, stop: threading.Event, producer) -> None:
     """METRICS_PORT: serve /metrics (with the CT logs' status once the live source runs); CANARY_INTERVAL:
     send a canary that often (until `stop`)."""
+    if s.canary_interval and s.broker_url and not s.redis_url:
+        raise ConfigError("CANARY_INTERVAL: the workers report canaries through the shared store; set REDIS_URL")
     loop = CanaryLoop(s, get_store(), s.canary_interval) if s.canary_interval else None
     serve_pipeline_metrics(s, app, counters, ct_status=lambda: producer.ct_status() if producer.ct_status else [],
                            canary_state=loop.state if loop else None)

@@ -42,6 +42,11 @@ PREFIXED = (
 TASKS = re.compile(r"^tasks_(done|failed|retried):(.+)$")
 CACHE = re.compile(r"^whois_(domain|ip)_cache_(hit|miss)$")
 
+# Server names come from WHOIS answers (referrals), which anyone can write: one series per server would
+# let them grow a worker's memory without end. Past this many servers, the rest count as "_other".
+MAX_SERVERS = 500
+_servers: set[str] = set()
+
 _lock = threading.Lock()
 _counters: dict[str, Counter] = {}
 _children: dict[str, object] = {}   # counter name -> its labelled child: one dict look-up per count
@@ -83,8 +88,12 @@ def count(counts: dict[str, int]) -> None:
         child = _children.get(name)
         if child is None:
             metric, doc, labels = family_of(name)
+            if "server" in labels:
+                labels["server"] = bounded_server(labels["server"])
             c = _counter(metric, doc, tuple(sorted(labels)))
-            child = _children[name] = c.labels(**labels) if labels else c
+            child = c.labels(**labels) if labels else c
+            if labels.get("server") != "_other":   # names past the cap are not remembered either
+                _children[name] = child
         child.inc(n)
 
 
@@ -119,6 +128,17 @@ def observe_domain_latency(seconds: list[float]) -> None:
             DOMAIN_LATENCY.observe(max(0.0, s))
 
 
+def bounded_server(server: str) -> str:
+    with _lock:
+        if server in _servers:
+            return server
+        if len(_servers) < MAX_SERVERS:
+            _servers.add(server)
+            return server
+    return "_other"
+
+
 def whois_lookup(kind: str, server: str, status: str) -> None:
     if _enabled:
-        WHOIS_LOOKUPS.labels(kind=kind, server=server or "?", status=(status or "?").split(":")[0]).inc()
+        WHOIS_LOOKUPS.labels(kind=kind, server=bounded_server(server or "?"),
+                             status=(status or "?").split(":")[0]).inc()

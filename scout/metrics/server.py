@@ -3,7 +3,7 @@ for the producer, the bridge and `scout run`; the worker_init signal for Celery 
 
 Worker pools: `scout worker` runs Celery's threads pool, one process, so the process's own registry is
 the truth. A prefork pool (`celery -A scout worker` without `-P threads`) counts in child processes: set
-PROMETHEUS_MULTIPROC_DIR (an empty folder, wiped at start) and prometheus_client's multiprocess mode
+PROMETHEUS_MULTIPROC_DIR (a folder of that worker's own: its parent wipes it at start) and prometheus_client's multiprocess mode
 adds up the children's values; without it the page would show the parent's zeros, so the worker warns.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import REGISTRY, CollectorRegistry, disable_created_metrics, make_wsgi_app
@@ -33,6 +34,18 @@ class _QuietHandler(WSGIRequestHandler):
 
 def multiprocess_dir() -> str:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or ""
+
+
+def wipe_multiprocess_dir() -> int:
+    """A prefork worker's parent, before its children start: values a previous run left in
+    PROMETHEUS_MULTIPROC_DIR would be added to this run's (prometheus_client asks for a wipe at start).
+    -> files removed."""
+    folder = multiprocess_dir()
+    removed = 0
+    for path in Path(folder).glob("*.db") if folder else ():
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def _registry():

@@ -47,7 +47,31 @@ def run_canary(settings, store, timeout: float, stop: threading.Event | None = N
         report["passed"] = reached
         report["error"] = (f"not saved within {timeout:g}s: "
                            + (f"stopped after {reached[-1]}" if reached else "no stage picked it up"))
+    try:
+        store.set_json(LAST, {**report, "at": round(time.time(), 3)}, LAST_TTL)   # for `scout stats`
+    except Exception:  # noqa: BLE001 - the report is the result; the store may be what is broken
+        log.debug("canary: could not keep the last report", exc_info=True)
     return report
+
+
+LAST = canary.KEY + "last"
+LAST_TTL = 7 * 86400.0
+
+
+def last_canary(store) -> dict | None:
+    """The last canary's report (`scout canary` or CANARY_INTERVAL), with `at`: when it ended."""
+    try:
+        return store.get_json(LAST)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def format_canary(report: dict, now: float | None = None) -> str:
+    ago = f"{(time.time() if now is None else now) - report.get('at', 0):.0f}s ago"
+    if report.get("ok"):
+        stages = "  ".join(f"{k}={v:.3f}s" for k, v in (report.get("latency") or {}).items())
+        return f"canary:   ok {ago}  {stages}"
+    return f"canary:   FAILED {ago}: {report.get('error')}"
 
 
 class CanaryLoop:

@@ -14,6 +14,7 @@ from scout.producer.bridge import DURABLE
 from scout.producer.producer import CT_STATUS_KEY
 from scout.producer.sinks import queue_lengths
 from scout.queues import PRIORITY_LEVELS
+from scout.ops.canary import format_canary, last_canary
 from scout.store import get_store
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def collect_stats(settings) -> dict:
     stats: dict = {"counters": counters, "failed_tasks": store.count_failed()[0]}
     in_flight, overdue = store.in_flight(time.time())
     stats["in_flight"] = {"domains": in_flight, "overdue": overdue}
+    stats["canary"] = last_canary(store)
     if settings.broker_url:
         app = configure(settings)
         names = ["dns", "whois", "save"] + settings.whois_queues
@@ -161,6 +163,8 @@ def nats_depths(settings, timeout: float = 3.0) -> dict:
 
 def format_stats(stats: dict) -> str:
     lines = []
+    if stats.get("canary"):
+        lines.append(format_canary(stats["canary"]))
     if "queues" in stats:
         lines.append("queues:   " + "  ".join(f"{q}={n}" for q, n in stats["queues"].items()))
         ages, consumers = stats.get("oldest_message_age") or {}, stats.get("consumers") or {}

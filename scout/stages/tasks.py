@@ -14,7 +14,7 @@ import time
 
 from celery import Task
 from celery.exceptions import Reject, Retry
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 
 from scout import metrics, queues
 from scout.celery import app
@@ -298,18 +298,35 @@ def start_bootstrap_refresh(settings, queue_names, **kw) -> threading.Thread | N
 
 @worker_init.connect
 def _serve_metrics_on_start(sender=None, **_):
-    """METRICS_PORT: the worker serves /metrics (see scout.metrics.server for pools and processes)."""
+    """METRICS_PORT: the worker serves /metrics (see scout.metrics.server for pools and processes). Here,
+    before a prefork pool forks its children (they inherit the counting); the outcome is logged once the
+    worker's logging is set up (worker_ready)."""
     s = get_settings()
     if not s.metrics_port:
         return
     pool = str(getattr(sender, "pool_cls", "") or "")
-    if "thread" not in pool.lower() and "solo" not in pool.lower() and not metrics.server.multiprocess_dir():
-        log.warning("metrics: pool %s runs tasks in child processes; set PROMETHEUS_MULTIPROC_DIR (or use "
-                    "`scout worker`, a threads pool) or /metrics misses what they count", pool)
+    if "prefork" in pool.lower() or "processes" in pool.lower():   # threads, solo, gevent: one process
+        if metrics.server.multiprocess_dir():
+            metrics.server.wipe_multiprocess_dir()   # the children are not forked yet
+        else:
+            _metrics_news.append((logging.WARNING, f"metrics: pool {pool} runs tasks in child processes; set "
+                                  "PROMETHEUS_MULTIPROC_DIR (or use `scout worker`, a threads pool) or /metrics "
+                                  "misses what they count"))
     try:
-        metrics.serve(s)
+        port = metrics.serve(s)
+        _metrics_news.append((logging.INFO, f"metrics on http://{s.metrics_address}:{port}/metrics"))
     except OSError as exc:  # the port is taken: the worker still works, without its metrics
-        log.error("metrics: cannot serve on port %s (%s)", s.metrics_port, exc)
+        _metrics_news.append((logging.ERROR, f"metrics: cannot serve on port {s.metrics_port} ({exc})"))
+
+
+_metrics_news: list = []
+
+
+@worker_ready.connect
+def _log_metrics_news(**_):
+    while _metrics_news:
+        level, text = _metrics_news.pop(0)
+        log.log(level, "%s", text)
 
 
 @worker_init.connect

@@ -12,6 +12,7 @@ import pytest
 
 from scout.stages import canary
 from scout.store import RedisStore
+from tests.servers.rdap import rdap_bootstrap
 from tests.conftest import emptied_redis, read_documents, redis_db, run_scout, scout_env, wait_for
 
 CANARY_REDIS = redis_db(15)
@@ -25,7 +26,7 @@ def canary_redis():
 def env_for(tmp_path, **extra) -> dict:
     # DNS_SERVER points nowhere: a canary must never need the resolver.
     return scout_env(BROKER_URL=CANARY_REDIS, OUTPUT_DIR=tmp_path / "out", DNS_SERVER="127.0.0.1:9",
-                     ALERT_MIN_SCORE=1, **extra)
+                     ALERT_MIN_SCORE=1, **rdap_bootstrap(tmp_path, "http://127.0.0.1:9/"), **extra)
 
 
 def canary_run(env: dict, timeout: str, cwd) -> tuple[int, dict, float]:
@@ -106,6 +107,7 @@ def test_prefork_worker_metrics_add_up_their_child_processes(tmp_path, canary_re
     port = free_port()
     prom = tmp_path / "prom"
     prom.mkdir()
+    (prom / "counter_1.db").write_bytes(b"left by an earlier run")   # wiped at start, or the page breaks
     env = env_for(tmp_path, METRICS_PORT=port, METRICS_ADDRESS="127.0.0.1", PROMETHEUS_MULTIPROC_DIR=prom)
     workers(env).start_argv([sys.executable, "-m", "celery", "-A", "scout", "worker", "-P", "prefork", "-c", "2", "-l", "INFO",
                              "-Q", "dns,whois,save", "-n", f"prefork-{port}@%h", "--without-gossip",
@@ -118,3 +120,22 @@ def test_prefork_worker_metrics_add_up_their_child_processes(tmp_path, canary_re
     assert value(m, "scout_stage_duration_seconds_count", stage="dns") >= 2
     assert total(m, "scout_canary_saved_total") >= 2
     assert list(prom.glob("*.db")), "the children wrote their values to PROMETHEUS_MULTIPROC_DIR"
+    assert not (prom / "counter_1.db").exists()
+
+
+def test_periodic_canary_without_a_shared_store_is_a_configuration_error(tmp_path):
+    r = run_scout(["produce", "--source", str(tmp_path / "none.jsonl")],
+                  scout_env(BROKER_URL="amqp://guest:guest@127.0.0.1:9//", CANARY_INTERVAL="1m"), timeout=60,
+                  cwd=tmp_path)
+    assert r.returncode == 2 and "CANARY_INTERVAL" in r.stderr and "REDIS_URL" in r.stderr
+
+
+def test_scout_stats_shows_the_last_canary(tmp_path, canary_redis, workers):
+    env = env_for(tmp_path)
+    workers(env).start("all", concurrency=2, name="stats-all")
+    rc, report, _ = canary_run(env, "60s", tmp_path)
+    assert rc == 0, report
+    stats = json.loads(run_scout(["stats", "--json"], env, timeout=120, cwd=tmp_path).stdout)
+    assert stats["canary"]["domain"] == report["domain"] and stats["canary"]["ok"] and stats["canary"]["at"]
+    text = run_scout(["stats"], env, timeout=120, cwd=tmp_path).stdout
+    assert "canary:   ok" in text and "total=" in text

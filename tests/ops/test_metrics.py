@@ -14,6 +14,7 @@ from scout.metrics.families import family_of
 from scout.sources.replay import ReplayServer
 from tests.conftest import emptied_redis, free_port, read_documents, redis_db, run_scout, scout_env, wait_for
 from tests.servers.processes import reading, stop_gracefully
+from tests.servers.rdap import rdap_bootstrap
 from tests.support.metrics import scrape, scrape_or_none, total, value
 
 METRICS_REDIS = redis_db(14)
@@ -63,15 +64,20 @@ def test_producer_and_worker_metrics_move_during_a_run(tmp_path, metrics_redis, 
     out = tmp_path / "out"
     wport, pport = free_port(), free_port()
     common = dict(BROKER_URL=METRICS_REDIS, OUTPUT_DIR=out, DNS_SERVER=dns_server, WHOIS_MIN_SCORE=1000,
-                  METRICS_ADDRESS="127.0.0.1")
+                  METRICS_ADDRESS="127.0.0.1", **rdap_bootstrap(tmp_path, "http://127.0.0.1:9/"))
     workers(scout_env(METRICS_PORT=wport, **common)).start("all", concurrency=4, name="metrics-all")
     server = ReplayServer(stream(tmp_path / "s.jsonl", 1200), rate=10).start()
     env = scout_env(METRICS_PORT=pport, CANARY_INTERVAL="2s", **common)
     producer = subprocess.Popen([sys.executable, "-m", "scout", "produce", "--url", server.url("/domains-only")],
-                                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=open(tmp_path / "p.log", "w"),
+                                text=True)
     with reading(producer, server):
         first = wait_for(lambda: _producer_ready(pport), timeout=60, message="the producer's metrics")
-        wait_for(lambda: len(read_documents(out)) >= 10, timeout=90, message="documents saved")
+        try:
+            wait_for(lambda: len(read_documents(out)) >= 10, timeout=180, message="documents saved")
+        except AssertionError:
+            raise AssertionError(f"producer: {scrape_or_none(pport)}\nworker: {scrape_or_none(wport)}\n"
+                                 f"{(tmp_path / 'p.log').read_text()[-3000:]}")
         w1 = wait_for(lambda: (s := scrape(wport)) and total(s, "scout_documents_saved_total") >= 10 and s,
                       timeout=60, message="the worker counting saved documents")
         # Values move: more frames read, more documents saved, later.
@@ -81,8 +87,8 @@ def test_producer_and_worker_metrics_move_during_a_run(tmp_path, metrics_redis, 
         p = wait_for(lambda: (s := scrape(pport)) and value(s, "scout_canary_up") == 1 and s, timeout=60,
                      message="a canary through the pipeline")
         w = scrape(wport)
-        stdout, stderr = stop_gracefully(producer)
-    assert producer.returncode == 0, stderr[-3000:]
+        stdout, _ = stop_gracefully(producer)
+    assert producer.returncode == 0, (tmp_path / "p.log").read_text()[-3000:]
     counts = json.loads(stdout.strip().splitlines()[-1])
 
     # The producer: frames, names, skips by reason, duplicates, batches, queues, the canary.
@@ -157,7 +163,7 @@ def test_scout_run_serves_producer_workers_and_canary_on_one_page(tmp_path, dns_
     port = free_port()
     server = ReplayServer(stream(tmp_path / "s.jsonl", 1200), rate=10).start()
     env = scout_env(OUTPUT_DIR=out, DNS_SERVER=dns_server, WHOIS_MIN_SCORE=1000, METRICS_PORT=port,
-                    METRICS_ADDRESS="127.0.0.1", CANARY_INTERVAL="2s")
+                    METRICS_ADDRESS="127.0.0.1", CANARY_INTERVAL="2s", **rdap_bootstrap(tmp_path, "http://127.0.0.1:9/"))
     proc = subprocess.Popen([sys.executable, "-m", "scout", "run", "--url", server.url("/domains-only")],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with reading(proc, server):
@@ -171,3 +177,39 @@ def test_scout_run_serves_producer_workers_and_canary_on_one_page(tmp_path, dns_
     assert value(m, "scout_queue_messages", queue="dns") is not None
     assert value(m, "scout_canary_latency_seconds", stage="total") > 0
     assert not any(name.endswith(".invalid") for name in read_documents(out))
+
+
+def test_server_names_from_answers_cannot_grow_the_page_without_end():
+    """WHOIS servers come from answers (referrals anyone can write): past MAX_SERVERS they count as _other."""
+    from prometheus_client import REGISTRY
+
+    from scout.metrics import families
+
+    families.enable()
+    before = REGISTRY.get_sample_value("scout_whois_lookups_total",
+                                       {"kind": "domain", "server": "_other", "status": "ok"}) or 0
+    for i in range(families.MAX_SERVERS + 50):
+        families.whois_lookup("domain", f"whois.r{i}.flood.example", "ok")
+        families.count({f"whois_server:whois.r{i}.flood.example": 1})
+    servers = {labels["server"] for m in REGISTRY.collect() if m.name == "scout_whois_lookups"
+               for _, labels, _ in [(s.name, s.labels, s.value) for s in m.samples]}
+    assert len(servers) <= families.MAX_SERVERS + 1 and "_other" in servers
+    assert REGISTRY.get_sample_value("scout_whois_lookups_total",
+                                     {"kind": "domain", "server": "_other", "status": "ok"}) - before >= 50
+    assert REGISTRY.get_sample_value("scout_whois_queries_by_server_total", {"server": "_other"}) >= 50
+
+
+def test_a_worker_whose_metrics_port_is_taken_still_works(tmp_path, metrics_redis, workers):
+    """Two workers on one host with one METRICS_PORT: the second says so and consumes all the same."""
+    port = free_port()
+    env = scout_env(BROKER_URL=METRICS_REDIS, OUTPUT_DIR=tmp_path / "out", DNS_SERVER="127.0.0.1:9",
+                    METRICS_PORT=port, METRICS_ADDRESS="127.0.0.1", **rdap_bootstrap(tmp_path, "http://127.0.0.1:9/"))
+    group = workers(env)
+    group.start("dns", concurrency=2)
+    group.start("whois", concurrency=2, name="whois-same-port")
+    group.start("save", concurrency=2, name="save-same-port")
+    logs = [log.read_text() for _, _, log in group.procs]
+    assert "metrics on http://127.0.0.1" in logs[0] and all("cannot serve on port" in t for t in logs[1:]), logs
+    r = run_scout(["canary", "--timeout", "60s", "--json"], env, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert total(scrape(port), "scout_tasks_total", stage="dns", outcome="done") >= 1
