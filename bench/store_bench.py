@@ -137,6 +137,26 @@ def bench_upsert(url: str, n: int, now: datetime) -> dict:
     return out
 
 
+def bench_upsert_writers(url: str, n: int, now: datetime, writers: int = 4) -> float:
+    """docs/s of `writers` threads upserting their own batches at once (a save worker runs 8 threads,
+    a fleet several workers): new domains, the same merge rule."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scout import db
+    from scout.stages.document import merge_documents
+
+    world = World(n, now)
+    batches = [[world.doc(i) for i in range(k, min(n, k + BATCH))] for k in range(0, n, BATCH)]
+    store = db.open_store(url, fsync=False)
+    try:
+        t = time.perf_counter()
+        with ThreadPoolExecutor(writers) as pool:
+            list(pool.map(lambda b: db.upsert_documents(store, b, merge=merge_documents), batches))
+        return n / (time.perf_counter() - t)
+    finally:
+        store.close()
+
+
 def bench_insert_baseline(url: str, n: int, now: datetime) -> float:
     """A plain executemany INSERT of the same rows (domains, addresses, name servers), batch of 100 per
     transaction: no read, no merge, no conflict handling, no lock."""
@@ -278,6 +298,9 @@ def bench_store(tmp: Path, rows: int, upserts: int, rounds: int, log=print,
             fig[f"store_{engine}_insert_baseline_per_s"] = round(base)
             fig[f"store_{engine}_upsert_ratio"] = round(up["new"] / base, 3)
             fig[f"store_{engine}_upsert_counts_ok"] = up["count_ok"]
+            fig[f"store_{engine}_upsert_4_writers_per_s"] = round(bench_upsert_writers(new_url("writers"), upserts, now))
+            if not rows:
+                continue
             log(f"store: {engine} filled with {rows:,} domains")
             from scout import db
 
@@ -298,6 +321,11 @@ def bench_store(tmp: Path, rows: int, upserts: int, rounds: int, log=print,
 
 def print_store(fig: dict) -> None:
     for engine in ("postgresql", "sqlite"):
+        if f"store_{engine}_upsert_per_s" in fig:
+            print(f"store upserts, {engine}, docs/s (batches of {BATCH}): new {fig[f'store_{engine}_upsert_per_s']:,}, "
+                  f"seen again {fig[f'store_{engine}_upsert_again_per_s']:,}, four writers "
+                  f"{fig[f'store_{engine}_upsert_4_writers_per_s']:,}; executemany INSERT "
+                  f"{fig[f'store_{engine}_insert_baseline_per_s']:,} (x{fig[f'store_{engine}_upsert_ratio']})")
         q = fig.get(f"store_{engine}_queries")
         if not q:
             continue
