@@ -19,7 +19,7 @@ from scout.names import root_domain
 RELATED_LIMIT = 100
 FEW = 10_000   # see _few
 ESTIMATE_ABOVE = 200_000   # overview: PostgreSQL's estimate of the row count above this many rows
-OVERVIEW_CAP = 100_000     # overview: the pending count stops here
+OVERVIEW_CAP = 10_000      # overview: the pending count stops here
 
 
 def _like_escape(text: str) -> str:
