@@ -347,8 +347,13 @@ if __name__ == "__main__":  # python bench/store_bench.py ROWS UPSERTS ROUNDS [E
     import sys
     import tempfile
 
+    import shutil
+
     d = Path(tempfile.mkdtemp(prefix="scout-store-bench-"))
     engines = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ("postgresql", "sqlite")
-    f = bench_store(d, int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), engines=engines)
+    try:
+        f = bench_store(d, int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), engines=engines)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
     print_store(f)
     print(json.dumps(f))
