@@ -138,7 +138,10 @@ def conditions(f: Filters, fts: bool = False, fts_registrar: bool | None = None,
     if f.min_score is not None:
         out.append(c.score >= f.min_score)
     if f.registered_within is not None:
-        out.append(c.registration_age.between(0, int(f.registered_within.total_seconds())))
+        # SQLite: `+ 0` keeps its planner off the age index, whose range (a few % of all rows) it then
+        # sorted (0.1 s on a million); reading the newest domains fills a page sooner
+        age = c.registration_age + 0 if sqlite else c.registration_age
+        out.append(age.between(0, int(f.registered_within.total_seconds())))
     if f.whois_status:
         out.append(c.whois_status == f.whois_status)
     return out
