@@ -137,6 +137,26 @@ def bench_upsert(url: str, n: int, now: datetime) -> dict:
     return out
 
 
+def bench_upsert_writers(url: str, n: int, now: datetime, writers: int = 4) -> float:
+    """docs/s of `writers` threads upserting their own batches at once (a save worker runs 8 threads,
+    a fleet several workers): new domains, the same merge rule."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scout import db
+    from scout.stages.document import merge_documents
+
+    world = World(n, now)
+    batches = [[world.doc(i) for i in range(k, min(n, k + BATCH))] for k in range(0, n, BATCH)]
+    store = db.open_store(url, fsync=False)
+    try:
+        t = time.perf_counter()
+        with ThreadPoolExecutor(writers) as pool:
+            list(pool.map(lambda b: db.upsert_documents(store, b, merge=merge_documents), batches))
+        return n / (time.perf_counter() - t)
+    finally:
+        store.close()
+
+
 def bench_insert_baseline(url: str, n: int, now: datetime) -> float:
     """A plain executemany INSERT of the same rows (domains, addresses, name servers), batch of 100 per
     transaction: no read, no merge, no conflict handling, no lock."""
@@ -197,7 +217,10 @@ def fill(store, world: World, chunk: int = 20_000) -> float:
             for idx in table.indexes:
                 idx.create(conn)
         migrations._v2_substring_indexes(conn)
-        conn.exec_driver_sql("ANALYZE")
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # as autovacuum leaves a table in steady state: statistics, and the visibility map that lets
+        # lookups read an index alone
+        conn.exec_driver_sql("VACUUM ANALYZE" if store.dialect == "postgresql" else "ANALYZE")
     return time.perf_counter() - t
 
 
@@ -242,12 +265,14 @@ def bench_queries(store, world: World, rounds: int) -> dict:
 
     rng = random.Random(3)
     out = {}
-    for name, make in query_cases(world, rng).items():
+    cases = query_cases(world, rng)
+    cases["(overview: counts and last hour's hits)"] = None
+    for name, make in cases.items():
         times, found = [], []
         for k in range(rounds + 3):
-            f = db.Filters.from_query(make(), now=world.now)
+            f = db.Filters.from_query(make(), now=world.now) if make else None
             t = time.perf_counter()
-            docs = db.search(store, f)
+            docs = db.search(store, f) if f else db.overview(store)["hits"]
             if k >= 3:    # three warm-up queries
                 times.append((time.perf_counter() - t) * 1000)
                 found.append(len(docs))
@@ -278,6 +303,9 @@ def bench_store(tmp: Path, rows: int, upserts: int, rounds: int, log=print,
             fig[f"store_{engine}_insert_baseline_per_s"] = round(base)
             fig[f"store_{engine}_upsert_ratio"] = round(up["new"] / base, 3)
             fig[f"store_{engine}_upsert_counts_ok"] = up["count_ok"]
+            fig[f"store_{engine}_upsert_4_writers_per_s"] = round(bench_upsert_writers(new_url("writers"), upserts, now))
+            if not rows:
+                continue
             log(f"store: {engine} filled with {rows:,} domains")
             from scout import db
 
@@ -298,6 +326,11 @@ def bench_store(tmp: Path, rows: int, upserts: int, rounds: int, log=print,
 
 def print_store(fig: dict) -> None:
     for engine in ("postgresql", "sqlite"):
+        if f"store_{engine}_upsert_per_s" in fig:
+            print(f"store upserts, {engine}, docs/s (batches of {BATCH}): new {fig[f'store_{engine}_upsert_per_s']:,}, "
+                  f"seen again {fig[f'store_{engine}_upsert_again_per_s']:,}, four writers "
+                  f"{fig[f'store_{engine}_upsert_4_writers_per_s']:,}; executemany INSERT "
+                  f"{fig[f'store_{engine}_insert_baseline_per_s']:,} (x{fig[f'store_{engine}_upsert_ratio']})")
         q = fig.get(f"store_{engine}_queries")
         if not q:
             continue
@@ -314,8 +347,13 @@ if __name__ == "__main__":  # python bench/store_bench.py ROWS UPSERTS ROUNDS [E
     import sys
     import tempfile
 
+    import shutil
+
     d = Path(tempfile.mkdtemp(prefix="scout-store-bench-"))
     engines = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ("postgresql", "sqlite")
-    f = bench_store(d, int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), engines=engines)
+    try:
+        f = bench_store(d, int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), engines=engines)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
     print_store(f)
     print(json.dumps(f))

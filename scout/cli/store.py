@@ -2,8 +2,10 @@
 --older-than` (delete what was last seen long ago from the store)."""
 from __future__ import annotations
 
+import io
 import json
 import sys
+from contextlib import redirect_stdout
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,7 +50,7 @@ def add_commands(sub) -> None:
         pr.set_defaults(func=cmd_prune)
     else:  # `scout prune` of the files (scout/ops/prune.py) is there: the store is pruned after the files
         prune_files = files_prune.get_default("func")
-        files_prune.set_defaults(func=lambda args: prune_files(args) or cmd_prune(args, optional=True))
+        files_prune.set_defaults(func=lambda args: _files_then_store(prune_files, args))
 
 
 def _store_url(s, default_dir: str | None) -> str:
@@ -104,21 +106,45 @@ def cmd_import(args) -> int:
     return 0
 
 
-def cmd_prune(args, optional: bool = False) -> int:
-    """optional: after the files' prune, where no store configured is no error."""
+def _prune_store(args, optional: bool = False) -> dict | None:
+    """Prune (or with --dry-run count) the store. optional: no store configured is no error (None)."""
     s = settings_from(args)
     cutoff = datetime.now(timezone.utc).timestamp() - parse_duration("--older-than", args.older_than)
     url = _store_url(s, s.output_dir)
     if not url and optional:
-        return 0
+        return None
     store = _open(url)
     cutoff_time = datetime.fromtimestamp(cutoff, timezone.utc)
     try:
         if getattr(args, "dry_run", False):
-            result = {"store_would_delete": db.count_prunable(store, cutoff_time)}
-        else:
-            result = {"store_deleted": db.prune_store(store, cutoff_time)}
+            return {"store_would_delete": db.count_prunable(store, cutoff_time)}
+        return {"store_deleted": db.prune_store(store, cutoff_time)}
     finally:
         store.close()
-    print(json.dumps(result, sort_keys=True))
+
+
+def cmd_prune(args) -> int:
+    print(json.dumps(_prune_store(args), sort_keys=True))
+    return 0
+
+
+def _files_then_store(prune_files, args) -> int:
+    """The files' prune, then the store's; one JSON line: the files' object with the store's counts."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = prune_files(args)
+    if code:
+        sys.stdout.write(out.getvalue())
+        return code
+    store = _prune_store(args, optional=True)
+    try:
+        files = json.loads(out.getvalue()) if store else None
+    except ValueError:
+        files = None
+    if isinstance(files, dict):
+        print(json.dumps({**files, **store}, sort_keys=True))
+    else:
+        sys.stdout.write(out.getvalue())
+        if store:
+            print(json.dumps(store, sort_keys=True))
     return 0

@@ -54,15 +54,20 @@ class SqlStore:
 
 def _pg_engine(url, fsync: bool) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, json_serializer=pg_json_dumps, json_deserializer=orjson.loads)
-    if not fsync:
-        # As the document files without SAVE_FSYNC: a commit survives a crash of any process, and the
-        # last fraction of a second of commits is lost only if the machine itself goes down. The commit
-        # then does not wait for the WAL flush (several times the upsert rate on a busy disk).
-        @event.listens_for(engine, "connect")
-        def _connect(dbapi_conn, _record):
-            with dbapi_conn.cursor() as cur:
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        with dbapi_conn.cursor() as cur:
+            # The store is read by lookups (a name, an address range's few thousand domains): with the
+            # default cost of a random read (4, spinning disks) the planner read all of `domains`
+            # instead (0.5 s against 0.09 s for 4,000 domains out of a million).
+            cur.execute("SET random_page_cost = 1.1")
+            if not fsync:
+                # As the document files without SAVE_FSYNC: a commit survives a crash of any process;
+                # only the machine going down loses the last fraction of a second. The commit does not
+                # wait for the WAL flush (several times the upsert rate on a busy disk).
                 cur.execute("SET synchronous_commit = off")
-            dbapi_conn.commit()
+        dbapi_conn.commit()
 
     return engine
 

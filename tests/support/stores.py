@@ -34,6 +34,8 @@ class PgDatabases:
         need_service("PostgreSQL", 5432)
         name = f"scout_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with _admin() as conn:
+            if not self.names:
+                _drop_orphans(conn)
             conn.execute(f'CREATE DATABASE "{name}"')
         self.names.append(name)
         return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
@@ -48,6 +50,14 @@ class PgDatabases:
             for name in self.names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.names.clear()
+
+
+def _drop_orphans(conn) -> None:
+    """Databases of test runs whose process is gone (killed before their teardown)."""
+    for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'scout\\_test\\_%'").fetchall():
+        pid = name.split("_")[2]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
