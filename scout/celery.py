@@ -40,5 +40,11 @@ def configure(settings) -> Celery:
     import celeryconfig  # imported here: it reads the settings when imported; now they are the ones to use
 
     importlib.reload(celeryconfig)
+    before = app.conf.broker_url
     app.config_from_object(celeryconfig, force=True)
+    if app.conf.broker_url != before:
+        # Pools were made for the old broker and would carry on publishing there (a process configured
+        # twice: tests, each with its own servers).
+        app._pool = None
+        app.amqp._producer_pool = None
     return app

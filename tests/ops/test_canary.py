@@ -127,7 +127,8 @@ def test_periodic_canary_without_a_shared_store_is_a_configuration_error(tmp_pat
     r = run_scout(["produce", "--source", str(tmp_path / "none.jsonl")],
                   scout_env(BROKER_URL="amqp://guest:guest@127.0.0.1:9//", CANARY_INTERVAL="1m"), timeout=60,
                   cwd=tmp_path)
-    assert r.returncode == 2 and "CANARY_INTERVAL" in r.stderr and "REDIS_URL" in r.stderr
+    # Refused when the settings are read (a broker that is not Redis needs REDIS_URL), before any canary.
+    assert r.returncode == 2 and "REDIS_URL" in r.stderr
 
 
 def test_scout_stats_shows_the_last_canary(tmp_path, canary_redis, workers):

@@ -20,7 +20,7 @@ def test_bridge_serves_its_counters_and_the_queues(tmp_path, dns_server, local_w
     env = base_env(tmp_path, dns_server, local_whois, stream, BROKER_URL=REDIS_DB_URL, METRICS_PORT=port,
                    METRICS_ADDRESS="127.0.0.1", BATCH_SIZE=10)
     bridge = bridges(env, tmp_path, "metrics")
-    assert produce(env, rec, tmp_path)["nats_published"] == len(names)
+    assert produce(env, rec)["nats_published"] == len(names)
     m = wait_for(lambda: (s := scrape_or_none(port)) and total(s, "scout_bridge_acked_total") >= len(names) and s,
                  timeout=60, message="the bridge's page counting what it acknowledged")
     assert total(m, "scout_bridge_messages_total") >= len(names)
