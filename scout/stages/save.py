@@ -123,6 +123,8 @@ def _row_after_file(old: dict | None, new: dict) -> dict | None:
             return None
         new = {**new, "ip_info": dict(new.get("ip_info") or {}), "ip_whois": dict(new.get("ip_whois") or {})}
         _keep_known_whois(old, new)
+        # The file's last write is the later of the two (a WHOIS answer landing sets `timestamp`).
+        new["timestamp"] = max(new.get("timestamp") or "", old.get("timestamp") or "")
     return new
 
 
