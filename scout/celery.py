@@ -34,17 +34,20 @@ def _stamp_published(headers=None, **_) -> None:
         headers["scout_published"] = time.time()
 
 
+_pools_broker: dict = {}   # the broker URL the app's connection pools were made for
+
+
 def configure(settings) -> Celery:
     """Re-read celeryconfig for `settings` (the CLI after its flags, tests with their own servers)."""
     config.set_settings(settings)
     import celeryconfig  # imported here: it reads the settings when imported; now they are the ones to use
 
     importlib.reload(celeryconfig)
-    before = app.conf.broker_url
     app.config_from_object(celeryconfig, force=True)
-    if app.conf.broker_url != before:
-        # Pools were made for the old broker and would carry on publishing there (a process configured
-        # twice: tests, each with its own servers).
+    # Pools made for another broker would carry on publishing there (a process configured twice: tests,
+    # each with its own servers). The module is reloaded in place, so the URL is compared with our note.
+    if _pools_broker.get("url") != app.conf.broker_url:
         app._pool = None
         app.amqp._producer_pool = None
+        _pools_broker["url"] = app.conf.broker_url
     return app
