@@ -98,31 +98,28 @@ def parse_dns_servers(name: str, text: str) -> list[tuple[str, int]]:
     return servers
 
 
-def parse_ip_list(name: str, text: str) -> list[str]:
+def _parse_each(name: str, text: str, parse, what: str) -> list:
+    """Comma-separated values of setting `name`, each through `parse`; a bad one is a ConfigError."""
     out = []
     for part in (text or "").split(","):
         part = part.strip()
         if not part:
             continue
         try:
-            out.append(str(ipaddress.ip_address(part)))
+            out.append(parse(part))
         except ValueError:
-            raise ConfigError(f"{name}={text!r}: {part!r} is not an IP address") from None
+            raise ConfigError(f"{name}={text!r}: {part!r} is not {what}") from None
     return out
+
+
+def parse_ip_list(name: str, text: str) -> list[str]:
+    return _parse_each(name, text, lambda p: str(ipaddress.ip_address(p)), "an IP address")
 
 
 def parse_networks(name: str, text: str) -> tuple:
     """'127.0.0.0/8, 10.1.0.0/16, 2001:db8::/32' -> (ip_network, ...); a bare address is a /32 or /128."""
-    out = []
-    for part in (text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            out.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            raise ConfigError(f"{name}={text!r}: {part!r} is not a network (CIDR such as 127.0.0.0/8)") from None
-    return tuple(out)
+    return tuple(_parse_each(name, text, lambda p: ipaddress.ip_network(p, strict=False),
+                             "a network (CIDR such as 127.0.0.0/8)"))
 
 
 def parse_choice(name: str, text: str, choices: tuple[str, ...]) -> str:

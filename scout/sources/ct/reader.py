@@ -242,6 +242,19 @@ class LogWorker(threading.Thread):
         if self.next is not None and self.next >= size:
             self.health.caught_up(polled_at)
 
+    def _poll_head(self, read_size) -> tuple[int, float] | None:
+        """Read the log's size with `read_size()`; (size, polled at) when there is a step to take, None when
+        the reader has just started at the tip (the first poll of a log without a start position)."""
+        polled_at = time.time()
+        self._head_ok = False
+        size = read_size()
+        self._succeeded()
+        self._head_ok = True
+        if self._start_if_needed(size):
+            self._read_to(size, polled_at)
+            return None
+        return size, polled_at
+
     def _start_if_needed(self, size: int) -> bool:
         """On the first successful poll without a start position, start at the tip. True if it did."""
         self.tree_size = size
@@ -269,14 +282,10 @@ class RFC6962Worker(LogWorker):
         return None
 
     def step(self) -> bool:
-        polled_at = time.time()
-        self._head_ok = False
-        size = self.client.tree_size()
-        self._succeeded()
-        self._head_ok = True
-        if self._start_if_needed(size):
-            self._read_to(size, polled_at)
+        head = self._poll_head(self.client.tree_size)
+        if head is None:
             return False
+        size, polled_at = head
         progressed = False
         while self.next < size and not self.stopped():
             self._skip_if_stuck(size)
@@ -309,14 +318,10 @@ class StaticWorker(LogWorker):
         self._partial: tuple[int, float] | None = None    # (tile index, first seen) of a deferred partial
 
     def step(self) -> bool:
-        polled_at = time.time()
-        self._head_ok = False
-        size = self.client.checkpoint().size
-        self._succeeded()
-        self._head_ok = True
-        if self._start_if_needed(size):
-            self._read_to(size, polled_at)
+        head = self._poll_head(lambda: self.client.checkpoint().size)
+        if head is None:
             return False
+        size, polled_at = head
         progressed = False
         while self.next < size and not self.stopped():
             self._skip_if_stuck(size)
