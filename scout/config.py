@@ -250,6 +250,7 @@ class Settings:
     ct_logs: str = ""
     ct_state_file: str = ""
     ct_lag_alert: float = 600.0         # a CT log this far behind logs a warning (once) and shows lagging; 0 = off
+    ct_stall_alert: float = 3600.0      # a CT log whose tree head has not grown this long: warning, stalled; 0 = off
     ct_skip_after: int = 10             # failures in a row fetching one position (log up) before it is a gap
     ct_dedup_keys: int = 1_000_000      # keys remembered for precert/cert de-duplication (~80 MB max)
     flower_basic_auth: str = ""
@@ -336,6 +337,7 @@ _VARS = {
     "CT_LOGS": ("ct_logs", _str),
     "CT_STATE_FILE": ("ct_state_file", _str),
     "CT_LAG_ALERT": ("ct_lag_alert", _dur),
+    "CT_STALL_ALERT": ("ct_stall_alert", _dur),
     "CT_SKIP_AFTER": ("ct_skip_after", _pos),
     "CT_DEDUP_KEYS": ("ct_dedup_keys", _nonneg),
     "FLOWER_BASIC_AUTH": ("flower_basic_auth", _str),

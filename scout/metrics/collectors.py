@@ -128,6 +128,8 @@ def ct_log_families(statuses):
                 ("position", "scout_ct_log_position", "Next index the reader reads from a CT log"),
                 ("errors", "scout_ct_log_errors", "Errors reading a CT log since the reader started"),
                 ("lagging", "scout_ct_log_lagging", "1 while a CT log lags more than CT_LAG_ALERT"),
+                ("head_age_seconds", "scout_ct_log_head_age_seconds", "Seconds since a CT log's tree head last grew"),
+                ("stalled", "scout_ct_log_stalled", "1 while a CT log's tree head has not grown for CT_STALL_ALERT"),
                 ("gap_entries", "scout_ct_log_gap_entries", "Entries of a CT log skipped and reported as gaps")):
             yield _gauge(metric, doc, {r.get("name") or r.get("url"): r.get(field) for r in rows
                                        if isinstance(r.get(field), (int, float))}, "log")

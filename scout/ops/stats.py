@@ -203,19 +203,22 @@ def _ago(t, now: float) -> str:
 
 
 def format_ct_logs(stats: dict) -> list[str]:
-    """One line per CT log (lagging ones marked), then one per gap."""
+    """One line per CT log (lagging and stalled ones marked), then one per gap."""
     logs = stats.get("ct_logs") or []
     if not logs:
         return []
     now = time.time()
     out = [f"ct logs:  {len(logs)} followed, status of {_ago(stats.get('ct_logs_updated_at'), now)}; "
-           f"{sum(1 for lg in logs if lg.get('lagging'))} lagging, {len(stats.get('gaps') or [])} gaps"]
+           f"{sum(1 for lg in logs if lg.get('lagging'))} lagging, {sum(1 for lg in logs if lg.get('stalled'))} "
+           f"stalled, {len(stats.get('gaps') or [])} gaps"]
     for lg in logs:
         backoff = f" backoff {lg['backoff_until'] - now:.0f}s" if lg.get("backoff_until") else ""
-        out.append(f"  {'LAG ' if lg.get('lagging') else ''}{lg.get('name')} [{lg.get('kind')}] "
+        marks = ("LAG " if lg.get("lagging") else "") + ("STALLED " if lg.get("stalled") else "")
+        head = f" head grew {lg['head_age_seconds']:.0f}s ago" if lg.get("head_age_seconds") is not None else ""
+        out.append(f"  {marks}{lg.get('name')} [{lg.get('kind')}] "
                    f"position={lg.get('position')} tree_size={lg.get('tree_size')} behind={lg.get('behind')} "
                    f"lag={lg.get('lag_seconds')}s last_success={_ago(lg.get('last_success'), now)} "
-                   f"errors={lg.get('errors')}{backoff}")
+                   f"errors={lg.get('errors')}{backoff}{head}")
     for g in stats.get("gaps") or []:
         out.append(f"  gap: {g.get('log')} entries {g.get('start')}..{g.get('end', 1) - 1} "
                    f"({g.get('entries')}) skipped: {g.get('reason')}")

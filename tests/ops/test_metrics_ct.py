@@ -52,6 +52,7 @@ def test_stalled_rate_limited_and_lagging_logs_show_in_metrics(tmp_path, servers
     assert m[("scout_ct_log_behind_entries", "Healthy log")] == 0
     assert m[("scout_ct_log_lagging", "Healthy log")] == 0 and m[("scout_ct_log_errors", "Healthy log")] == 0
     assert m[("scout_ct_log_lag_seconds", "Healthy log")] < 5
+    assert m[("scout_ct_log_stalled", "Healthy log")] == 0 and 0 <= m[("scout_ct_log_head_age_seconds", "Healthy log")] < 60
     # rate-limited: errors counted; no tree head yet, so no size or backlog to show (not a false 0)
     assert m[("scout_ct_log_errors", "Limited log")] >= 1
     assert ("scout_ct_log_tree_size", "Limited log") not in m

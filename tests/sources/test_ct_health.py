@@ -1,6 +1,7 @@
 """Per-log completeness and lag (issue 18): a stalled log, a rate-limiting log and a lagging log next to a
 healthy one, each shown correctly by CTSource.status() and by `scout stats` (through the producer's
-publication in Redis); CT_LAG_ALERT warns once per episode."""
+publication in Redis); CT_LAG_ALERT warns once per episode; a log that answers every poll but stops
+growing is `stalled` after CT_STALL_ALERT."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import threading
 import time
 
 from scout.config import Settings
-from scout.ops.stats import collect_stats, format_stats
+from scout.ops.stats import collect_stats, format_ct_logs, format_stats
 from scout.producer.producer import Producer
 from scout.sources.ct.health import LogHealth
 from scout.store import RedisStore, set_store
@@ -99,7 +100,7 @@ def test_stalled_rate_limited_and_lagging_logs_show_in_status_and_stats(tmp_path
         assert shown["Lagging log"]["lagging"] and shown["Stalled log"]["lagging"]
         assert shown["Limited log"]["backoff_until"] == limit["backoff_until"]
         assert json.loads(json.dumps(stats["ct_logs"])) == stats["ct_logs"]
-        assert "LAG Lagging log" in text and "LAG Stalled log" in text and " lagging, 0 gaps" in text
+        assert "LAG Lagging log" in text and "LAG Stalled log" in text and " lagging, 0 stalled, 0 gaps" in text
         # the lagging log catches up once it is read faster, and its warning ends
         lagging.delay = 0.0
         stalled.stalled.clear()
@@ -125,3 +126,38 @@ def test_lag_alert_warns_once_per_episode(caplog):
     assert len([r for r in caplog.records if "Example log" in r.getMessage()]) == 2
     snap = hl.snapshot(10, 15, now=t0 + 600)
     assert snap["behind"] == 5 and snap["lag_seconds"] == 10 and snap["kind"] == "tiled"
+
+
+def test_a_log_whose_head_stops_growing_is_stalled_until_it_grows(servers, pki, tmp_path, caplog):
+    """Every poll succeeds and we hold every entry, so the lag stays small: only the head's age tells."""
+    caplog.set_level(logging.WARNING, logger="scout.ct")
+    srv = servers(RFC6962Server, [pki.item(f"f{i}.example.test", [f"f{i}.example.test"]) for i in range(3)])
+    h = Harness(write_list(tmp_path, log_list(rfc6962=[("F", "Frozen log", srv.url)])))
+    h.src.lag_alert, h.src.stall_alert = 60.0, 1.5
+    with h:
+        assert h.wait_until(lambda: (h.src.status() or [{}])[0].get("stalled"), 30)
+        (frozen,) = h.src.status()
+        assert frozen["position"] == frozen["tree_size"] == 3 and frozen["head_age_seconds"] > 1.5
+        assert frozen["lag_seconds"] < 1.5 and not frozen["lagging"] and frozen["errors"] == 0
+        srv.append([pki.item("g.example.test", ["g.example.test"])])
+        assert h.wait_until(lambda: not h.src.status()[0]["stalled"], 30)
+        assert h.src.status()[0]["position"] == 4 and h.src.status()[0]["head_age_seconds"] < 1.5
+    text = format_ct_logs({"ct_logs": [frozen], "gaps": []})
+    assert "STALLED Frozen log" in text[1] and " 1 stalled," in text[0]
+    warnings = [r.getMessage() for r in caplog.records if "Frozen log" in r.getMessage()]
+    assert len([w for w in warnings if "has not grown for" in w]) == 1, warnings
+    assert len([w for w in warnings if "grows again" in w]) == 1, warnings
+    assert h.counters.get("ct_stall_alerts") == 1 and h.counters.get("ct_lag_alerts") == 0
+
+
+def test_head_age_counts_from_the_last_growth(caplog):
+    hl = LogHealth("Example log", "https://ct.example.test/", "rfc6962")
+    hl.head(10)
+    t0 = hl.head_grew_at
+    hl.head(10)                                            # the same size again: not growth
+    hl.head(9)                                             # a smaller head (another frontend): not growth
+    assert hl.head_grew_at == t0 and hl.head_size == 10
+    assert hl.check_stall(60, now=t0 + 61) is True and hl.snapshot(10, 10, now=t0 + 61)["stalled"]
+    assert hl.check_stall(0, now=t0 + 10000) is None         # 0 = off
+    hl.head(11)
+    assert hl.check_stall(60) is False and hl.head_age_seconds() < 5

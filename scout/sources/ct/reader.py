@@ -11,7 +11,7 @@
 - Entries a log does not serve (pruned, or failing CT_SKIP_AFTER times in a row while the log answers
   its tree head) are skipped after a binary search for the first entry it serves, and reported as a
   gap (health.py, state.py): nothing is skipped silently. Each worker keeps its LogHealth; status()
-  collects them, and run() warns once per log lagging over CT_LAG_ALERT.
+  collects them, and run() warns once per log lagging over CT_LAG_ALERT or stalled over CT_STALL_ALERT.
 - Memory is bounded: the frame queue, batch/tile sizes, response sizes and the caches all have limits.
   When the queue is full a worker waits (backpressure), and stops waiting when asked to stop.
 - Positions advance only when run() has delivered a frame (queue order is log order), so the state
@@ -249,6 +249,7 @@ class LogWorker(threading.Thread):
         self._head_ok = False
         size = read_size()
         self._succeeded()
+        self.health.head(size)
         self._head_ok = True
         if self._start_if_needed(size):
             self._read_to(size, polled_at)
@@ -434,6 +435,7 @@ class CTSource:
         self.ct_logs = getattr(settings, "ct_logs", "") or ""
         self.state_file = getattr(settings, "ct_state_file", "") or ""
         self.lag_alert = float(getattr(settings, "ct_lag_alert", 600.0) or 0.0)
+        self.stall_alert = float(getattr(settings, "ct_stall_alert", 3600.0) or 0.0)
         self.options = options or ReaderOptions(skip_after=getattr(settings, "ct_skip_after", 10) or 10)
         for k, v in option_overrides.items():
             if not hasattr(self.options, k):
@@ -462,7 +464,7 @@ class CTSource:
     def status(self) -> list[dict]:
         """One dict per followed log, in log-list order (see health.py for the meaning of each field):
         name, url, kind, tree_size, position, behind, lag_seconds, last_success, errors, backoff_until,
-        last_error, lagging, gaps; and the older names type (= kind), next_index (the position the worker
+        last_error, lagging, head_age_seconds, stalled, gaps; and the older names type (= kind), next_index (the position the worker
         reads next), failures (in a row). `position` is the next index delivered to on_frame."""
         now = time.time()
         with self._lock:
@@ -475,12 +477,15 @@ class CTSource:
         return out
 
     def check_lag(self) -> None:
-        """CT_LAG_ALERT: warn once per log when its lag goes over the threshold (health.py)."""
+        """CT_LAG_ALERT and CT_STALL_ALERT: warn once per log when its lag or the age of its tree head goes
+        over the threshold (health.py)."""
         with self._lock:
             workers = list(self._workers.values())
         for w in workers:
             if w.health.check_lag(self.lag_alert):
                 self.counters.incr("ct_lag_alerts")
+            if w.health.check_stall(self.stall_alert):
+                self.counters.incr("ct_stall_alerts")
 
     def active_logs(self) -> list[CTLog]:
         with self._lock:
