@@ -11,7 +11,7 @@ import time
 
 from scout.celery import configure
 from scout.producer.bridge import DURABLE
-from scout.producer.producer import CT_STATUS_KEY
+from scout.producer.producer import CT_STATUS_KEY, CT_STATUS_PRODUCERS
 from scout.producer.sinks import queue_lengths
 from scout.queues import PRIORITY_LEVELS
 from scout.ops.canary import format_canary, last_canary
@@ -60,11 +60,22 @@ def collect_stats(settings) -> dict:
     stats["tasks"] = tasks
     stats["whois_queries_per_server"] = {k.split(":", 1)[1]: v for k, v in counters.items()
                                          if k.startswith("whois_server:")}
-    ct = store.get_json(CT_STATUS_KEY) or {}
-    stats["ct_logs"] = ct.get("logs") or []
-    stats["ct_logs_updated_at"] = ct.get("updated_at")
+    ids = store.get_members(CT_STATUS_PRODUCERS)
+    stats["ct_logs"], stats["ct_logs_updated_at"] = merge_ct_status(
+        store.get_many_json([f"{CT_STATUS_KEY}:{i}" for i in ids]) if ids else [])
     stats["gaps"] = [dict(g, log=lg.get("name")) for lg in stats["ct_logs"] for g in lg.get("gaps") or []]
     return stats
+
+
+def merge_ct_status(docs: list) -> tuple[list[dict], float | None]:
+    """The producers' CT status documents -> (one entry per log, the newest view of it winning and naming its
+    producer; when the newest view was taken). Expired documents come as None and are left out."""
+    docs = sorted((d for d in docs if isinstance(d, dict)), key=lambda d: d.get("updated_at") or 0)
+    by_log: dict[str, dict] = {}
+    for d in docs:
+        for lg in d.get("logs") or []:
+            by_log[lg.get("url") or lg.get("name")] = dict(lg, producer=d.get("producer"))
+    return list(by_log.values()), (docs[-1].get("updated_at") if docs else None)
 
 
 def consumers_per_queue(store, names) -> dict[str, int]:

@@ -8,7 +8,9 @@ one round trip per de-duplication chunk, one publish per micro-batch, never one 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
 import time
 
@@ -30,7 +32,11 @@ log = logging.getLogger(__name__)
 
 DEDUP_CHUNK = 512
 COUNTER_PUSH_EVERY = 5.0   # seconds between pushes of the producer's counters to the store (scout stats)
-CT_STATUS_KEY = "ct_logs"  # the store key holding the CT reader's per-log status (scout stats: ct_logs)
+# Each producer writes its CT reader's per-log status to `ct_logs:<producer id>` and names itself in the set
+# `ct_logs:producers`, so producers that follow different logs (CT_LOGS) do not overwrite each other;
+# `scout stats` merges them, the newest view of each log winning (a restarted producer gets a new id).
+CT_STATUS_KEY = "ct_logs"
+CT_STATUS_PRODUCERS = CT_STATUS_KEY + ":producers"
 CT_STATUS_TTL = 86400.0    # kept a day: a stopped producer's last view stays visible, with its updated_at
 
 
@@ -48,6 +54,7 @@ class Producer:
         self._pushed: dict[str, int] = {}
         self._last_push = time.monotonic()
         self.ct_status = None               # () -> list of per-log dicts (the CT reader's status), or None
+        self.producer_id = f"{socket.gethostname()}:{os.getpid()}"
         max_keys = getattr(settings, "ct_dedup_keys", 0)
         self.certs = SeenCertificates(max_keys) if max_keys else None   # precert/cert copies: certdedup.py
 
@@ -157,8 +164,9 @@ class Producer:
         try:
             logs = self.ct_status()
             if logs:
-                self.store.set_json(CT_STATUS_KEY, {"updated_at": round(time.time(), 3), "logs": logs},
-                                    CT_STATUS_TTL)
+                doc = {"updated_at": round(time.time(), 3), "producer": self.producer_id, "logs": logs}
+                self.store.set_json(f"{CT_STATUS_KEY}:{self.producer_id}", doc, CT_STATUS_TTL)
+                self.store.add_members(CT_STATUS_PRODUCERS, [self.producer_id], CT_STATUS_TTL)
         except Exception as exc:  # the store is away: the next push brings it
             log.debug("could not publish the CT log status: %s", exc)
 

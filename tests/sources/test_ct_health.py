@@ -161,3 +161,26 @@ def test_head_age_counts_from_the_last_growth(caplog):
     assert hl.check_stall(0, now=t0 + 10000) is None         # 0 = off
     hl.head(11)
     assert hl.check_stall(60) is False and hl.head_age_seconds() < 5
+
+
+def test_producers_following_different_logs_all_show_in_stats(redis_url):
+    """Two producers (CT_LOGS split between them) and a restarted one: scout stats shows every log once,
+    the newest view of each winning, instead of the last producer's logs only."""
+    store = RedisStore(redis_url)
+    set_store(store)
+    try:
+        views = {}
+        for pid, logs in (("old", [("A", 10)]), ("one", [("A", 12), ("B", 5)]), ("two", [("C", 7)])):
+            p = Producer(Settings(), None, store)
+            p.producer_id = f"box:{pid}"
+            p.ct_status = lambda logs=logs: [{"name": n, "url": f"https://{n}.example.test/", "position": pos,
+                                              "gaps": []} for n, pos in logs]
+            p.publish_ct_status()
+            views[pid] = p
+            time.sleep(0.01)
+        stats = collect_stats(Settings(redis_url=redis_url))
+    finally:
+        set_store(None)
+    shown = {lg["name"]: (lg["position"], lg["producer"]) for lg in stats["ct_logs"]}
+    assert shown == {"A": (12, "box:one"), "B": (5, "box:one"), "C": (7, "box:two")}
+    assert stats["ct_logs_updated_at"] >= time.time() - 60
