@@ -169,9 +169,6 @@ class HostileDNS:
 
     def __init__(self):
         self.payload = b""
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.port = self.udp.getsockname()[1]
         owner = self
 
         class TCPHandler(socketserver.BaseRequestHandler):
@@ -198,7 +195,19 @@ class HostileDNS:
             # a dropped SYN is retried after 1 s, past the test's 500 ms DNS timeout.
             request_queue_size = 128
 
-        self.tcp = TCPServer(("127.0.0.1", self.port), TCPHandler)
+        # the UDP port is the system's pick; the same TCP port may be taken (by a connection's local end,
+        # on a busy machine): pick again then
+        for _ in range(50):
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = self.udp.getsockname()[1]
+            try:
+                self.tcp = TCPServer(("127.0.0.1", self.port), TCPHandler)
+                break
+            except OSError:
+                self.udp.close()
+        else:
+            raise OSError("no loopback port free for both UDP and TCP")
         self._stop = False
 
     def start(self) -> "HostileDNS":
