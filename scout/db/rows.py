@@ -92,8 +92,10 @@ def _address(text: str) -> tuple[str, bytes] | None:
 
 
 def address_rows(doc: dict) -> list[dict]:
-    """One row per A/AAAA address, with the ASN, network and country of its IP WHOIS answer."""
+    """One row per A/AAAA address, with the ASN, network and country of its IP WHOIS answer (and the
+    domain's first_seen: the order of an address range's matches)."""
     info = doc.get("ip_info") if isinstance(doc.get("ip_info"), dict) else {}
+    first_seen = parse_time(doc.get("first_seen")) or parse_time(doc.get("timestamp"))   # as domain_row's
     out, seen = [], set()
     for ip in list(doc.get("a_records") or []) + list(doc.get("aaaa_records") or []):
         parsed = _address(ip) if isinstance(ip, str) else None
@@ -104,7 +106,7 @@ def address_rows(doc: dict) -> list[dict]:
         i = info.get(ip) if isinstance(info.get(ip), dict) else {}
         out.append({"domain": doc["domain"], "ip": text, "ip_key": key,
                     "asn": _int_or_none(i.get("asn")), "network_cidr": _text(i.get("network_cidr")),
-                    "country": _text(i.get("country") or i.get("asn_country"))})
+                    "country": _text(i.get("country") or i.get("asn_country")), "first_seen": first_seen})
     return out
 
 
