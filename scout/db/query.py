@@ -85,10 +85,12 @@ def _capped_count(conn, sub) -> int:
 
 
 def _few_addresses(conn, f: Filters) -> bool:
-    """Does the address filter name fewer than FEW domains? Then a page is the newest of them, ordered
-    by the first_seen their address rows carry (index entries), joined to `domains` one by one until the
-    page is full: an address range of 4,000 domains no longer reads 4,000 `domains` rows to sort them."""
-    return f.ip is not None and _capped_count(conn, _ip_lookup(f)) < FEW
+    """PostgreSQL: does the address filter name fewer than FEW domains? Then a page is the newest of
+    them, ordered by the first_seen their address rows carry (index entries), joined to `domains` one by
+    one until the page is full: an address range of 4,000 domains no longer reads 4,000 `domains` rows
+    to sort them (70 ms p95 on a million). SQLite's planner joins every match before the LIMIT in that
+    form (slower than its lookup of the matches, 26 ms)."""
+    return f.ip is not None and conn.dialect.name == "postgresql" and _capped_count(conn, _ip_lookup(f)) < FEW
 
 
 def _ip_page_source(f: Filters):

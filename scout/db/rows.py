@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 from datetime import datetime, timezone
 
 from scout.db.schema import ip_key
@@ -84,8 +85,17 @@ def domain_row(doc: dict) -> dict:
 def _address(text: str) -> tuple[str, bytes] | None:
     """(normalised text, ip_key) of an address, None when it is not one. Cached: the same addresses
     come back batch after batch."""
+    text = text.strip()
+    if ":" not in text:
+        # IPv4 through the C parser (as strict as ipaddress: four decimal octets, no leading zeros);
+        # ipaddress's Python parser was a third of a batch's time in the driver when every address is new
+        try:
+            packed = socket.inet_pton(socket.AF_INET, text)
+        except (OSError, ValueError):
+            return None
+        return socket.inet_ntop(socket.AF_INET, packed), b"\x04" + packed
     try:
-        norm = str(ipaddress.ip_address(text.strip()))
+        norm = str(ipaddress.ip_address(text))
     except ValueError:
         return None
     return norm, ip_key(norm)
