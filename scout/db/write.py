@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 import orjson
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from scout.db.engine import SqlStore, pg_json_dumps
@@ -29,6 +30,7 @@ _PG_LOCKS = ("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextend
 # A statement of its own after the locks: its snapshot sees what the previous holder committed.
 _PG_READ = "SELECT domain, document::text FROM documents WHERE domain = ANY(%s::text[])"
 _CHUNK = 500   # domains per IN (...) list: well under SQLite's bound-parameter limit
+_PG_DIALECT = postgresql.dialect()
 UPDATE, NOTHING = "update", "nothing"   # what a write does with a row whose key is already stored
 
 
@@ -81,31 +83,21 @@ def _rows(docs: list[dict], old: dict[str, dict]) -> tuple[list[str], list[tuple
                      (registrars, [{"name": n} for n in names], NOTHING)]
 
 
-def _pg_default(value):
-    if isinstance(value, bytes):
-        return "\\x" + value.hex()   # bytea's text form
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
 def _pg_insert_sql(table, rows: list[dict], on_conflict: str | None) -> tuple[str, list]:
-    """PostgreSQL: all rows of a table in one INSERT with one parameter: the rows as a JSON array read
-    by json_populate_recordset (orjson writes it in C; typed array parameters cost the driver a Python
-    loop per element). Documents: one text array of JSON, cast to jsonb once."""
+    """PostgreSQL: all rows of a table in one INSERT, one binary array parameter per column through
+    unnest() (an executemany binds every row on its own; rows as one JSON parameter cost the server
+    more than the arrays cost the driver, and the server is the busier side)."""
     cols = [c.name for c in table.c]
     key = table.primary_key.columns.keys()[0]
-    if table is documents:
-        sql = ("INSERT INTO documents (domain, document) SELECT d, j::jsonb FROM unnest(%b::text[], %b::text[]) "
-               "AS t(d, j)")
-        params = [[r["domain"] for r in rows], [pg_json_dumps(r["document"]) for r in rows]]
-    else:
-        sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {', '.join(cols)} "
-               f"FROM json_populate_recordset(NULL::{table.name}, %s::json)")
-        # the text columns hold no NUL (rows.py): an escaped one can only be inside a document
-        params = [orjson.dumps(rows, default=_pg_default).decode()]
+    types = {c.name: ("text" if c.name == "document" else c.type.compile(dialect=_PG_DIALECT)) for c in table.c}
+    select_list = ", ".join(f"{c}::jsonb" if c == "document" else c for c in cols)
+    sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {select_list} FROM unnest("
+           + ", ".join(f"%b::{types[c]}[]" for c in cols) + f") AS t({', '.join(cols)})")
     if on_conflict == UPDATE:
         sql += (f" ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in cols if c != key))
     elif on_conflict == NOTHING:
         sql += f" ON CONFLICT ({key}) DO NOTHING"
+    params = [[pg_json_dumps(r[c]) for r in rows] if c == "document" else [r[c] for r in rows] for c in cols]
     return sql, params
 
 
