@@ -217,6 +217,7 @@ def fill(store, world: World, chunk: int = 20_000) -> float:
             for idx in table.indexes:
                 idx.create(conn)
         migrations._v2_substring_indexes(conn)
+        migrations._v4_narrow_lookups(conn)   # registrar names; drops the registrar's trigram index
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         # as autovacuum leaves a table in steady state: statistics, and the visibility map that lets
         # lookups read an index alone

@@ -63,7 +63,35 @@ def _v3_sqlite_trigram_index(conn) -> None:
     conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES('rebuild')")
 
 
-MIGRATIONS = [(1, _v1_tables), (2, _v2_substring_indexes), (3, _v3_sqlite_trigram_index)]
+def fill_registrars(conn) -> None:
+    """`registrars` from the rows (migration 4; a bulk load that bypasses the upserts calls it too)."""
+    conn.execute(text("INSERT INTO registrars (name) SELECT DISTINCT registrar FROM domains "
+                      "WHERE registrar IS NOT NULL ON CONFLICT (name) DO NOTHING"))
+
+
+def _v4_narrow_lookups(conn) -> None:
+    """The two filters that read too many `domains` rows on a million (PostgreSQL p95: an address range
+    of 4,000 domains 70 ms, a rare registrar substring 90 ms): each address row carries its domain's
+    first_seen, indexed after the address, so a range sorts index entries and reads one page of
+    domains; registrar names get a table of their own (a substring is matched against the names, then
+    `registrar IN (names)` on a B-tree), which replaces the registrar's trigram index (the upserts'
+    dearest index after the domain's). Idempotent: a store created at version 1 from today's schema
+    already has the new column and indexes."""
+    if "first_seen" not in {c["name"] for c in inspect(conn).get_columns("addresses")}:
+        kind = schema.addresses.c.first_seen.type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE addresses ADD COLUMN first_seen {kind}"))
+    conn.execute(text("UPDATE addresses SET first_seen = (SELECT first_seen FROM domains "
+                      "WHERE domains.domain = addresses.domain)"))
+    conn.execute(text("DROP INDEX IF EXISTS ix_addresses_ip_key"))
+    schema.metadata.create_all(conn, tables=[schema.registrars])
+    for index in (*schema.addresses.indexes, *schema.domains.indexes):
+        index.create(conn, checkfirst=True)
+    fill_registrars(conn)
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("DROP INDEX IF EXISTS ix_domains_registrar_trgm"))
+
+
+MIGRATIONS = [(1, _v1_tables), (2, _v2_substring_indexes), (3, _v3_sqlite_trigram_index), (4, _v4_narrow_lookups)]
 LATEST = MIGRATIONS[-1][0]
 
 

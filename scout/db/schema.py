@@ -71,6 +71,15 @@ domains = Table(
     Index("ix_domains_whois_status", "whois_status", "first_seen"),
     Index("ix_domains_score", "score"),
     Index("ix_domains_registration_age", "registration_age"),
+    # `--registrar`: the names that contain the substring (from `registrars`), then these rows newest first
+    Index("ix_domains_registrar", "registrar", "first_seen"),
+)
+
+# Every registrar name in `domains` (written with its rows, never deleted: a name without rows matches
+# nothing). A substring is matched against these few thousand names, not against a million rows.
+registrars = Table(
+    "registrars", metadata,
+    Column("name", Text, primary_key=True),
 )
 
 # The whole document, in a table of its own: the rows that filters scan and sort stay narrow (a
@@ -89,8 +98,11 @@ addresses = Table(
     Column("asn", BigInteger),
     Column("network_cidr", String),
     Column("country", String),
+    # the domain's first_seen (migration 4; kept equal by the writes): an address range orders its
+    # matches in this narrow index and reads only a page's worth of `domains` rows
+    Column("first_seen", UTCDateTime),
     # with the domain: the lookups by address, range or ASN read the index alone
-    Index("ix_addresses_ip_key", "ip_key", "domain"),
+    Index("ix_addresses_ip_first_seen", "ip_key", "first_seen", "domain"),
     Index("ix_addresses_asn", "asn", "domain"),
 )
 

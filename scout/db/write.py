@@ -4,24 +4,36 @@ Writers of the same domain take turns: on PostgreSQL each transaction first take
 advisory lock per domain, in one sorted order (no deadlock between two batches that share domains); on
 SQLite every transaction begins IMMEDIATE (one writer at a time). Under that lock a batch reads the rows
 it changes, merges in Python with the caller's rule, and writes rows and child rows back.
+
+PostgreSQL batches go through the driver's pipeline mode: the locks and the read travel together, then
+the deletes of changed child rows, one statement writing every table and the commit (with the pool's
+ping three round trips per batch where SQLAlchemy's transaction took six). A statement that fails skips
+the rest of its pipeline, the commit included.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import delete, func, select, text
+import orjson
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from scout.db.engine import SqlStore, pg_json_dumps
 from scout.db.rows import address_rows, domain_row, nameserver_rows
-from scout.db.schema import addresses, documents, domains, nameservers
+from scout.db.schema import addresses, documents, domains, nameservers, registrars
 
 Merge = Callable[[dict | None, dict], dict | None]
 
 # An offset-0 subquery keeps its order: the locks are taken in it.
-_PG_LOCKS = text("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended(d, 17) AS k "
-                 "FROM unnest(CAST(:ds AS text[])) AS d ORDER BY k OFFSET 0) AS s")
+_PG_LOCKS = ("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended(d, 17) AS k "
+             "FROM unnest(%s::text[]) AS d ORDER BY k OFFSET 0) AS s")
+# A statement of its own after the locks: its snapshot sees what the previous holder committed.
+_PG_READ = "SELECT domain, document::text FROM documents WHERE domain = ANY(%s::text[])"
 _CHUNK = 500   # domains per IN (...) list: well under SQLite's bound-parameter limit
+_PG_DIALECT = postgresql.dialect()
+UPDATE, NOTHING = "update", "nothing"   # what a write does with a row whose key is already stored
 
 
 def replace(old: dict | None, new: dict) -> dict:
@@ -54,50 +66,10 @@ def _children(doc: dict | None) -> tuple:
     return (address_rows(doc), nameserver_rows(doc)) if doc is not None else ([], [])
 
 
-def _pg_insert_sql(conn, table, rows: list[dict], upsert: bool) -> tuple[str, list]:
-    """PostgreSQL: all rows in one INSERT, one array parameter per column through unnest() (an
-    executemany sends and binds every row on its own: several times the CPU per document)."""
-    cols = [c.name for c in table.c]
-    types = {c.name: ("text" if c.name == "document" else c.type.compile(dialect=conn.dialect)) for c in table.c}
-    select_list = ", ".join(f"{c}::jsonb" if c == "document" else c for c in cols)
-    sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {select_list} FROM unnest("
-           + ", ".join(f"%b::{types[c]}[]" for c in cols) + f") AS t({', '.join(cols)})")
-    if upsert:
-        sql += (f" ON CONFLICT ({table.primary_key.columns.keys()[0]}) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in cols if c != "domain"))
-    params = [[pg_json_dumps(r[c]) for r in rows] if c == "document" else [r[c] for r in rows] for c in cols]
-    return sql, params
-
-
-def _pg_insert_all(conn, writes: list[tuple]) -> None:
-    """Every table's INSERT in one statement (data-modifying WITH clauses: one round trip, not four).
-    %b: binary parameters, so text arrays of JSON are not escaped element by element. The driver's
-    cursor: the same connection, so the same transaction."""
-    parts = [_pg_insert_sql(conn, table, rows, upsert) for table, rows, upsert in writes if rows]
-    if not parts:
-        return
-    sql = parts[-1][0]
-    if len(parts) > 1:
-        sql = "WITH " + ", ".join(f"w{k} AS ({p[0]})" for k, p in enumerate(parts[:-1])) + " " + sql
-    conn.connection.driver_connection.cursor().execute(sql, [x for p in parts for x in p[1]])
-
-
-def _write_rows(conn, table, rows: list[dict], upsert: bool = False) -> None:
-    """SQLite: executemany (sqlite3's is in C), an upsert by its primary key."""
-    if not rows:
-        return
-    if upsert:
-        ins = sqlite_insert(table)
-        conn.execute(ins.on_conflict_do_update(
-            index_elements=["domain"], set_={c.name: ins.excluded[c.name] for c in table.c if c.name != "domain"}),
-            rows)
-    else:
-        conn.execute(table.insert(), rows)
-
-
-def _write(conn, docs: list[dict], old: dict[str, dict]) -> None:
-    """Rows for `docs`; child rows only where they changed (a re-sighting on the same addresses and
-    name servers touches the domain row alone)."""
+def _rows(docs: list[dict], old: dict[str, dict]) -> tuple[list[str], list[tuple]]:
+    """-> (stored domains whose child rows are replaced, [(table, rows, on_conflict)]). Child rows only
+    where they changed (a re-sighting on the same addresses and name servers touches the domain row
+    alone; an address row carries first_seen, so a new first_seen rewrites them)."""
     changed, new_children = [], ([], [])
     for d in docs:
         mine, before = _children(d), _children(old.get(d["domain"]))
@@ -106,17 +78,85 @@ def _write(conn, docs: list[dict], old: dict[str, dict]) -> None:
                 changed.append(d["domain"])
             new_children[0].extend(mine[0])
             new_children[1].extend(mine[1])
-    for part in _chunks(changed):   # before the inserts: a child row may come back unchanged
+    rows = [domain_row(d) for d in docs]
+    names = sorted({r["registrar"] for r in rows if r["registrar"]})   # sorted: concurrent inserts queue in one order
+    return changed, [(domains, rows, UPDATE), (documents, [{"domain": d["domain"], "document": d} for d in docs], UPDATE),
+                     (addresses, new_children[0], None), (nameservers, new_children[1], None),
+                     (registrars, [{"name": n} for n in names], NOTHING)]
+
+
+def _pg_insert_sql(table, rows: list[dict], on_conflict: str | None) -> tuple[str, list]:
+    """PostgreSQL: all rows of a table in one INSERT, one binary array parameter per column through
+    unnest() (an executemany binds every row on its own; rows as one JSON parameter cost the server
+    more than the arrays cost the driver, and the server is the busier side)."""
+    cols = [c.name for c in table.c]
+    key = table.primary_key.columns.keys()[0]
+    types = {c.name: ("text" if c.name == "document" else c.type.compile(dialect=_PG_DIALECT)) for c in table.c}
+    select_list = ", ".join(f"{c}::jsonb" if c == "document" else c for c in cols)
+    sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) SELECT {select_list} FROM unnest("
+           + ", ".join(f"%b::{types[c]}[]" for c in cols) + f") AS t({', '.join(cols)})")
+    if on_conflict == UPDATE:
+        sql += (f" ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in cols if c != key))
+    elif on_conflict == NOTHING:
+        sql += f" ON CONFLICT ({key}) DO NOTHING"
+    params = [[pg_json_dumps(r[c]) for r in rows] if c == "document" else [r[c] for r in rows] for c in cols]
+    return sql, params
+
+
+def _pg_statements(docs: list[dict], old: dict[str, dict]) -> list[tuple[str, list]]:
+    """The statements of a batch: deletes of replaced child rows (before the inserts: a child row may
+    come back unchanged), then every table's INSERT in one statement (data-modifying WITH clauses)."""
+    changed, writes = _rows(docs, old)
+    out = [(f"DELETE FROM {t.name} WHERE domain = ANY(%s::text[])", [changed]) for t in (addresses, nameservers)
+           if changed]
+    parts = [_pg_insert_sql(table, rows, on_conflict) for table, rows, on_conflict in writes if rows]
+    sql = parts[-1][0]
+    if len(parts) > 1:
+        sql = "WITH " + ", ".join(f"w{k} AS ({p[0]})" for k, p in enumerate(parts[:-1])) + " " + sql
+    return out + [(sql, [x for p in parts for x in p[1]])]
+
+
+def _pg_update(store: SqlStore, keys: list[str], change: Callable[[str, dict | None], dict | None]) -> int:
+    """update_documents on PostgreSQL, on the driver's connection (pooled by the engine): two pipelines,
+    the locks and the read, then the writes and the commit."""
+    raw = store.engine.raw_connection()
+    try:
+        pg = raw.driver_connection
+        with pg.pipeline():
+            pg.execute(_PG_LOCKS, [keys])
+            read = pg.execute(_PG_READ, [keys])
+        old = {domain: orjson.loads(doc) for domain, doc in read.fetchall()}
+        docs = [new for new in (change(k, old.get(k)) for k in keys) if new is not None]
+        with pg.pipeline():
+            for sql, params in (_pg_statements(docs, old) if docs else []):
+                pg.execute(sql, params)
+            pg.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):   # a broken connection: the pool discards it on close
+            raw.rollback()
+        raise
+    finally:
+        raw.close()
+    return len(docs)
+
+
+def _sqlite_write(conn, docs: list[dict], old: dict[str, dict]) -> None:
+    """SQLite: executemany (sqlite3's is in C), an upsert by the primary key."""
+    changed, writes = _rows(docs, old)
+    for part in _chunks(changed):
         for table in (addresses, nameservers):
             conn.execute(delete(table).where(table.c.domain.in_(part)))
-    writes = [(domains, [domain_row(d) for d in docs], True),
-              (documents, [{"domain": d["domain"], "document": d} for d in docs], True),
-              (addresses, new_children[0], False), (nameservers, new_children[1], False)]
-    if conn.dialect.name == "postgresql":
-        _pg_insert_all(conn, writes)
-    else:
-        for table, rows, upsert in writes:
-            _write_rows(conn, table, rows, upsert)
+    for table, rows, on_conflict in writes:
+        if not rows:
+            continue
+        ins = sqlite_insert(table)
+        if on_conflict == UPDATE:
+            key = table.primary_key.columns.keys()[0]
+            ins = ins.on_conflict_do_update(index_elements=[key],
+                                            set_={c.name: ins.excluded[c.name] for c in table.c if c.name != key})
+        elif on_conflict == NOTHING:
+            ins = ins.on_conflict_do_nothing()
+        conn.execute(ins, rows)
 
 
 def update_documents(store: SqlStore, keys: Iterable[str],
@@ -126,16 +166,16 @@ def update_documents(store: SqlStore, keys: Iterable[str],
     keys = sorted(set(keys))
     if not keys:
         return 0
+    if store.dialect == "postgresql":
+        return _pg_update(store, keys, change)
     with store.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(_PG_LOCKS, {"ds": keys})
         old = {}
         for part in _chunks(keys):
             old.update(conn.execute(select(documents.c.domain, documents.c.document)
                                     .where(documents.c.domain.in_(part))).tuples().all())
         docs = [new for new in (change(k, old.get(k)) for k in keys) if new is not None]
         if docs:
-            _write(conn, docs, old)
+            _sqlite_write(conn, docs, old)
     return len(docs)
 
 
