@@ -115,6 +115,11 @@ def merge_documents(old: dict | None, new: dict) -> dict:
     else:
         merged["seen_count"] = old_count + 1
         merged["last_seen"] = max(old.get("last_seen") or "", new["last_seen"])
+    # Writers stamp a batch when it starts: one that started earlier may write last. The document's last
+    # write never goes back in time (and its SQL row, which keeps the later stamp, stays equal to it).
+    stamp = max(old.get("timestamp") or "", new.get("timestamp") or "")
+    if stamp:
+        merged["timestamp"] = stamp
     return order_document(merged)
 
 
