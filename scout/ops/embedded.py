@@ -14,6 +14,8 @@ import time
 from celery.worker import WorkController
 from celery.worker import state as worker_state
 
+from scout.ops.malloc import limit_arenas
+
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +49,7 @@ class EmbeddedWorkers:
         return groups
 
     def start(self, timeout: float = 30.0) -> None:
+        limit_arenas()      # before the pools' threads start (scout.ops.malloc: why)
         self.app.finalize()
         self.app.set_current()
         self.app.set_default()

@@ -26,6 +26,7 @@ import uuid
 from celery.signals import task_postrun, task_prerun, worker_init, worker_shutdown
 
 from scout.config import get_settings
+from scout.ops.malloc import limit_arenas
 from scout.ops.supervisor import STALL_EXIT, SUPERVISED_ENV
 from scout.producer.ledger import resend_dead_holds
 from scout.producer.sinks import queue_lengths
@@ -152,6 +153,12 @@ _lock = threading.Lock()
 
 def current() -> Watchdog | None:
     return _watchdog
+
+
+@worker_init.connect
+def _fewer_malloc_arenas(sender=None, **_):
+    """Before the pool's threads start (scout.ops.malloc: why)."""
+    limit_arenas()
 
 
 @worker_init.connect
